@@ -1,0 +1,55 @@
+"""Build every model variant and run it on a synthetic sample clip: a quick check of an install.
+
+Usage: python extras/smoke.py
+"""
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from extras.synthetic import disc_paths, render_frames, soundtrack  # noqa: E402
+from model import VARIANTS  # noqa: E402
+from utils import AUDIO_SCALE, IMAGENET_MEAN, IMAGENET_STD, audio_buffer_length  # noqa: E402
+
+HEIGHT, WIDTH, FPS = 64, 96, 25
+
+
+def sample_inputs(num_clips: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A (1, 3, T, H, W) normalised clip of two moving discs and its (1, 1, L, 1) soundtrack."""
+    paths = disc_paths(num_clips, HEIGHT, WIDTH, seed=0)
+    frames = torch.from_numpy(render_frames(paths, HEIGHT, WIDTH, seed=0)).float() / 255
+    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+    clip = ((frames - mean) / std).permute(3, 0, 1, 2)[None]
+    wave = soundtrack(paths, FPS) * AUDIO_SCALE
+    audio = torch.zeros(audio_buffer_length(num_clips))
+    start = (len(audio) - len(wave)) // 2
+    audio[start:start + len(wave)] = torch.from_numpy(wave * np.hanning(len(wave)).astype(np.float32))
+    return clip, audio.view(1, 1, -1, 1)
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    print(f"{'variant':20s} {'params':>8s} {'output':>14s} {'mean':>7s} {'min':>7s} {'max':>7s} {'ms':>6s}")
+    for name, variant in VARIANTS.items():
+        kwargs = dict(variant.kwargs)
+        if name.startswith("avinet"):
+            kwargs["frame_size"] = (HEIGHT, WIDTH)
+        model = variant.model_class(**kwargs).eval()
+        clip, audio = sample_inputs(kwargs.get("num_clips", 32))
+        start = time.perf_counter()
+        with torch.no_grad():
+            out = model(clip, audio) if name.startswith("avinet") else model(clip)
+        ms = 1000 * (time.perf_counter() - start)
+        params = sum(p.numel() for p in model.parameters()) / 1e6
+        print(f"{name:20s} {params:7.1f}M {str(tuple(out.shape)):>14s} {out.mean():7.4f} {out.min():7.4f} "
+              f"{out.max():7.4f} {ms:6.0f}")
+    print("every variant built and ran (untrained weights: the maps are not meaningful)")
+
+
+if __name__ == "__main__":
+    main()

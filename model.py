@@ -1,0 +1,610 @@
+"""ViNet and AViNet: an S3D encoder, an optional SoundNet8 audio branch, and a decoder of 3D
+convolutions and trilinear upsampling that fuses four encoder hierarchies.
+
+The module names reproduce the original implementation's state-dict layout (github
+samyak0210/ViNet), so its checkpoints load with strict=True. Architecture comes first; the
+weight files (S3D Kinetics-400, SoundNet8, released checkpoints) are handled at the end.
+"""
+import functools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from utils import CLIP_LENGTH, FRAME_SIZE, InputError, audio_buffer_length
+
+# ----------------------------------------------------------------------------------------------
+# S3D encoder (the Kinetics-400 action-recognition network of TASED-Net and torchvision)
+
+
+def _batchnorm(channels: int) -> nn.BatchNorm3d:
+    return nn.BatchNorm3d(channels, eps=1e-3, momentum=1e-3)
+
+
+class BasicConv3d(nn.Module):
+    """Convolution, batch norm, ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1,
+                 padding: int = 0):
+        super().__init__()
+        self.conv = nn.Conv3d(in_channels, out_channels, kernel_size, stride, padding, bias=False)
+        self.bn = _batchnorm(out_channels)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn(self.conv(x)))
+
+
+class SepConv3d(nn.Module):
+    """A k x k x k convolution factored into a spatial (1 x k x k) and a temporal (k x 1 x 1) one."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0):
+        super().__init__()
+        k, s, p = kernel_size, stride, padding
+        self.conv_s = nn.Conv3d(in_channels, out_channels, (1, k, k), (1, s, s), (0, p, p), bias=False)
+        self.bn_s = _batchnorm(out_channels)
+        self.relu_s = nn.ReLU()
+        self.conv_t = nn.Conv3d(out_channels, out_channels, (k, 1, 1), (s, 1, 1), (p, 0, 0), bias=False)
+        self.bn_t = _batchnorm(out_channels)
+        self.relu_t = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu_s(self.bn_s(self.conv_s(x)))
+        return self.relu_t(self.bn_t(self.conv_t(x)))
+
+
+class Mixed(nn.Module):
+    """S3D's separable inception block: four branches concatenated along channels."""
+
+    def __init__(self, in_channels: int, out0: int, mid1: int, out1: int, mid2: int, out2: int, out3: int):
+        super().__init__()
+        self.branch0 = nn.Sequential(BasicConv3d(in_channels, out0))
+        self.branch1 = nn.Sequential(BasicConv3d(in_channels, mid1), SepConv3d(mid1, out1, 3, padding=1))
+        self.branch2 = nn.Sequential(BasicConv3d(in_channels, mid2), SepConv3d(mid2, out2, 3, padding=1))
+        self.branch3 = nn.Sequential(nn.MaxPool3d(3, stride=1, padding=1), BasicConv3d(in_channels, out3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.branch0(x), self.branch1(x), self.branch2(x), self.branch3(x)], 1)
+
+
+# (in, branch0, branch1 reduce/out, branch2 reduce/out, branch3) of S3D's inception blocks.
+INCEPTION_3 = [(192, 64, 96, 128, 16, 32, 32), (256, 128, 128, 192, 32, 96, 64)]
+INCEPTION_4 = [(480, 192, 96, 208, 16, 48, 64), (512, 160, 112, 224, 24, 64, 64),
+               (512, 128, 128, 256, 24, 64, 64), (512, 112, 144, 288, 32, 64, 64),
+               (528, 256, 160, 320, 32, 128, 128)]
+INCEPTION_5 = [(832, 256, 160, 320, 32, 128, 128), (832, 384, 192, 384, 48, 128, 128)]
+
+
+class S3DEncoder(nn.Module):
+    """S3D up to Mixed_5c, returning the four hierarchies [y0, y1, y2, y3], deepest first.
+
+    For a (B, 3, T, H, W) clip: y0 (B, 1024, T/8, H/32, W/32), y1 (B, 832, T/4, H/16, W/16),
+    y2 (B, 480, T/2, H/8, W/8), y3 (B, 192, T/2, H/4, W/4).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.base1 = nn.Sequential(
+            SepConv3d(3, 64, 7, stride=2, padding=3),
+            nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
+            BasicConv3d(64, 64),
+            SepConv3d(64, 192, 3, padding=1),
+        )
+        self.maxp2 = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
+        self.base2 = nn.Sequential(*(Mixed(*widths) for widths in INCEPTION_3))
+        self.maxp3 = nn.MaxPool3d(3, stride=2, padding=1)
+        self.base3 = nn.Sequential(*(Mixed(*widths) for widths in INCEPTION_4))
+        self.maxt4 = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1))
+        self.maxp4 = nn.MaxPool3d((1, 2, 2), stride=(1, 2, 2))
+        self.base4 = nn.Sequential(*(Mixed(*widths) for widths in INCEPTION_5))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        y3 = self.base1(x)
+        y2 = self.base2(self.maxp2(y3))
+        y1 = self.base3(self.maxp3(y2))
+        y0 = self.base4(self.maxp4(self.maxt4(y1)))
+        return [y0, y1, y2, y3]
+
+
+def encoder_grid(num_clips: int, frame_size: tuple[int, int]) -> tuple[int, int, int]:
+    """The (T, H, W) size of the deepest encoder hierarchy y0 for clips of num_clips x frame_size."""
+    def out(n: int, kernel: int, stride: int, padding: int) -> int:
+        return (n + 2 * padding - kernel) // stride + 1
+
+    t, (h, w) = num_clips, frame_size
+    t = out(t, 7, 2, 3)                                  # base1's strided separable conv
+    h, w = out(h, 7, 2, 3), out(w, 7, 2, 3)
+    for _ in range(2):                                   # base1's and maxp2's spatial pools
+        h, w = out(h, 3, 2, 1), out(w, 3, 2, 1)
+    t, h, w = out(t, 3, 2, 1), out(h, 3, 2, 1), out(w, 3, 2, 1)  # maxp3
+    return out(t, 2, 2, 0), out(h, 2, 2, 0), out(w, 2, 2, 0)     # maxt4 and maxp4
+
+
+# ----------------------------------------------------------------------------------------------
+# Decoder: 3D convolutions that shrink time while trilinear upsampling doubles space; each stage
+# concatenates one encoder hierarchy along the time axis.
+
+
+@dataclass(frozen=True)
+class DecoderLayout:
+    """Temporal kernels (equal to the strides) of the decoder's convolutions for one variant."""
+
+    stage_kernels: tuple[int, int, int]   # convtsp2, convtsp3, convtsp4.0: fold in y1, y2, y3
+    final_kernel: int                     # convtsp4.3
+    head_kernel: int                      # an extra (k, 1, 1) convolution before the output; 1: none
+    head_bias: bool
+
+
+def decoder_layout(num_clips: int, num_hier: int) -> DecoderLayout:
+    """Derive the original's decoder for a clip length and number of fused hierarchies.
+
+    Each skip stage sees T/8 frames plus the hierarchy's frames and reduces them back to T/8;
+    the last two convolutions reduce T/8 to one frame.
+    """
+    if num_clips % 8 or num_clips < 8:
+        raise ValueError(f"num_clips must be a multiple of 8 (8, 16, 32, 48), got {num_clips}")
+    if num_hier not in (0, 1, 2, 3):
+        raise ValueError(f"num_hier must be 0, 1, 2 or 3, got {num_hier}")
+    deep = num_clips // 8
+    skip_lengths = (num_clips // 4, num_clips // 2, num_clips // 2)
+    stage_kernels = tuple((deep + n) // deep if i < num_hier else 1 for i, n in enumerate(skip_lengths))
+    final_kernel = 2 if deep % 2 == 0 else 1
+    # The original's 48-frame decoder is the one whose extra temporal convolution has a bias.
+    return DecoderLayout(stage_kernels, final_kernel, deep // final_kernel, head_bias=num_clips == 48)
+
+
+def _conv_relu_upsample(in_channels: int, out_channels: int, temporal_kernel: int) -> list[nn.Module]:
+    return [
+        nn.Conv3d(in_channels, out_channels, (temporal_kernel, 3, 3), stride=(temporal_kernel, 1, 1),
+                  padding=(0, 1, 1), bias=False),
+        nn.ReLU(),
+        nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear"),
+    ]
+
+
+class SaliencyDecoder(nn.Module):
+    """Fuses y0 with the hierarchies y1..y3 it is given into a (B, H, W) map in [0, 1]."""
+
+    def __init__(self, layout: DecoderLayout):
+        super().__init__()
+        k2, k3, k4 = layout.stage_kernels
+        self.convtsp1 = nn.Sequential(*_conv_relu_upsample(1024, 832, 1))
+        self.convtsp2 = nn.Sequential(*_conv_relu_upsample(832, 480, k2))
+        self.convtsp3 = nn.Sequential(*_conv_relu_upsample(480, 192, k3))
+        head = []
+        if layout.head_kernel > 1:
+            k = layout.head_kernel
+            head = [nn.Conv3d(32, 32, (k, 1, 1), stride=(k, 1, 1), bias=layout.head_bias), nn.ReLU()]
+        self.convtsp4 = nn.Sequential(
+            *_conv_relu_upsample(192, 64, k4),
+            *_conv_relu_upsample(64, 32, layout.final_kernel),
+            *head,
+            nn.Conv3d(32, 1, 1, bias=True),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, y0: torch.Tensor, *skips: torch.Tensor) -> torch.Tensor:
+        z = self.convtsp1(y0)
+        for i, stage in enumerate((self.convtsp2, self.convtsp3, self.convtsp4)):
+            if i < len(skips):
+                z = torch.cat((z, skips[i]), 2)
+            z = stage(z)
+        return z[:, 0, 0]
+
+
+# ----------------------------------------------------------------------------------------------
+# SoundNet8 (Aytar et al.), the audio branch: a 1-D convolution stack over the raw waveform,
+# stored as 2-D convolutions over a (B, 1, L, 1) tensor as in the released weights.
+
+SOUNDNET_LAYERS = [  # (out channels, kernel, stride, padding, max-pool after it)
+    (16, 64, 2, 32, 8), (32, 32, 2, 16, 8), (64, 16, 2, 8, 1), (128, 8, 2, 4, 1),
+    (256, 4, 2, 2, 4), (512, 4, 2, 2, 1), (1024, 4, 2, 2, 1),
+]
+
+
+class SoundNet(nn.Module):
+    """SoundNet8 up to conv7: (B, 1, L, 1) waveform -> (B, 1024, L', 1) features.
+
+    conv8_objs / conv8_scns (the object and scene classifiers) are kept so that
+    soundnet8_final.pth and the AViNet checkpoints load strictly; the saliency models do not use them.
+    """
+
+    def __init__(self):
+        super().__init__()
+        in_channels = 1
+        for i, (out_channels, kernel, stride, padding, pool) in enumerate(SOUNDNET_LAYERS, start=1):
+            setattr(self, f"conv{i}", nn.Conv2d(in_channels, out_channels, (kernel, 1), (stride, 1), (padding, 0)))
+            setattr(self, f"batchnorm{i}", nn.BatchNorm2d(out_channels, eps=1e-5, momentum=0.1))
+            setattr(self, f"relu{i}", nn.ReLU())
+            if pool > 1:
+                setattr(self, f"maxpool{i}", nn.MaxPool2d((pool, 1), stride=(pool, 1)))
+            in_channels = out_channels
+        self.conv8_objs = nn.Conv2d(1024, 1000, (8, 1), (2, 1))
+        self.conv8_scns = nn.Conv2d(1024, 401, (8, 1), (2, 1))
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        x = waveform
+        for name, layer in self.named_children():  # registered in the order they apply
+            if name.startswith("conv8"):
+                break
+            x = layer(x)
+        return x
+
+    @staticmethod
+    def output_length(num_samples: int) -> int:
+        """Time steps of the conv7 features for a waveform of num_samples (3 for 70,560)."""
+        n = num_samples
+        for _, kernel, stride, padding, pool in SOUNDNET_LAYERS:
+            n = (n + 2 * padding - kernel) // stride + 1
+            n //= pool
+        return n
+
+
+# ----------------------------------------------------------------------------------------------
+# Token transformer used by the transformer fusion variants.
+
+
+class PositionalEncoding(nn.Module):
+    """Adds a (num_tokens, 1, dim) table of positions; sinusoidal at init, saved in checkpoints."""
+
+    def __init__(self, dim: int, num_tokens: int):
+        super().__init__()
+        position = torch.arange(num_tokens, dtype=torch.float).unsqueeze(1)
+        frequency = torch.exp(torch.arange(0, dim, 2).float() * (-math.log(10000.0) / dim))
+        pe = torch.zeros(num_tokens, dim)
+        pe[:, 0::2] = torch.sin(position * frequency)
+        pe[:, 1::2] = torch.cos(position * frequency)
+        self.register_buffer("pe", pe.unsqueeze(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.pe
+
+
+class TokenTransformer(nn.Module):
+    """A post-norm transformer encoder over (num_tokens, B, dim) with learned-at-init positions."""
+
+    def __init__(self, dim: int, num_tokens: int, nhead: int, num_layers: int):
+        super().__init__()
+        if dim % nhead or dim % 2:
+            raise ValueError(f"transformer width {dim} must be even and divisible by nhead={nhead}")
+        self.pos_encoder = PositionalEncoding(dim, num_tokens)
+        layer = nn.TransformerEncoderLayer(dim, nhead, dim_feedforward=dim)
+        self.transformer_encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.transformer_encoder(self.pos_encoder(tokens))
+
+
+# ----------------------------------------------------------------------------------------------
+# The models
+
+
+class VideoSaliencyModel(nn.Module):
+    """ViNet: (B, 3, T, H, W) clip -> (B, H, W) saliency of its last frame, in [0, 1].
+
+    num_clips: frames per clip (8, 16, 32, 48); num_hier: encoder hierarchies fused by the decoder
+    besides the deepest (0-3). transformer_in_channel and nhead are accepted for the original's
+    signature; ViNet has no transformer. H and W must be multiples of 32.
+    """
+
+    def __init__(self, transformer_in_channel: int = 32, nhead: int = 4, use_upsample: bool = True,
+                 num_hier: int = 3, num_clips: int = CLIP_LENGTH):
+        super().__init__()
+        if not use_upsample:
+            raise ValueError("use_upsample=False (the transposed-convolution decoder) was never released; "
+                             "use the trilinear-upsampling decoder")
+        self.num_hier = num_hier
+        self.num_clips = num_clips
+        self.backbone = S3DEncoder()
+        self.decoder = SaliencyDecoder(decoder_layout(num_clips, num_hier))
+
+    def check_clip(self, clip: torch.Tensor) -> None:
+        """Raise a ValueError naming the expected shape unless clip is (B, 3, num_clips, 32k, 32m)."""
+        if clip.dim() != 5 or clip.shape[1] != 3 or clip.shape[2] != self.num_clips \
+                or clip.shape[3] % 32 or clip.shape[4] % 32:
+            raise ValueError(f"{type(self).__name__} expects clips of shape (B, 3, {self.num_clips}, H, W) "
+                             f"with H and W multiples of 32, got {tuple(clip.shape)}")
+
+    def decode(self, y0: torch.Tensor, hierarchies: list[torch.Tensor]) -> torch.Tensor:
+        """Run the decoder on y0 and the encoder's [y1, y2, y3], fusing num_hier of them."""
+        return self.decoder(y0, *hierarchies[:self.num_hier])
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        self.check_clip(clip)
+        y0, *hierarchies = self.backbone(clip)
+        return self.decode(y0, hierarchies)
+
+
+class _AudioVisualModel(nn.Module):
+    """Shared parts of the AViNet variants: the visual ViNet, the fusion grid and the input checks."""
+
+    def __init__(self, use_upsample: bool, num_hier: int, num_clips: int, frame_size: tuple[int, int]):
+        super().__init__()
+        self.visual_model = VideoSaliencyModel(use_upsample=use_upsample, num_hier=num_hier, num_clips=num_clips)
+        self.frame_size = tuple(frame_size)
+        self.grid = encoder_grid(num_clips, self.frame_size)
+        self.audio_samples = audio_buffer_length(num_clips)
+        self.audio_steps = SoundNet.output_length(self.audio_samples)
+
+    def check_inputs(self, clip: torch.Tensor, audio: torch.Tensor) -> None:
+        """Raise a ValueError naming the expected shapes unless clip and audio fit this model."""
+        num_clips = self.visual_model.num_clips
+        expected = (3, num_clips, *self.frame_size)
+        if clip.dim() != 5 or tuple(clip.shape[1:]) != expected:
+            raise ValueError(f"{type(self).__name__} was built for clips of shape (B, {', '.join(map(str, expected))}) "
+                             f"(num_clips={num_clips}, frame_size={self.frame_size}), got {tuple(clip.shape)}; "
+                             "build it with the frame_size of your clips or resize the frames")
+        expected_audio = (clip.shape[0], 1, self.audio_samples, 1)
+        if tuple(audio.shape) != expected_audio:
+            raise ValueError(f"{type(self).__name__} expects audio of shape {expected_audio}, got {tuple(audio.shape)}")
+
+    def _bilinear_sizes(self) -> tuple[int, int]:
+        """Inputs of the bilinear fusion: pooled video cells (maxpool of y0) and audio time steps."""
+        t, h, w = self.grid
+        if t < 4:
+            raise ValueError(f"audio-visual fusion needs clips of 32 frames or more, got {self.visual_model.num_clips}")
+        return ((t - 4) // 2 + 1) * h * ((w - 1) // 2 + 1), self.audio_steps
+
+
+class VideoAudioSaliencyModel(_AudioVisualModel):
+    """AViNet: SoundNet8 features fused with S3D's deepest features by a bilinear layer.
+
+    With use_transformer=True the fused features pass a transformer whose tokens are
+    transformer_in_channel channel groups. frame_size (H, W) fixes the fusion grid (4x7x12 for the
+    published 32x224x384 clips); inputs of another shape are refused with the expected shape.
+    Inputs: clip (B, 3, T, H, W) and audio (B, 1, L, 1) from utils.audio_buffer_length(T).
+    """
+
+    def __init__(self, use_transformer: bool = False, transformer_in_channel: int = 32,
+                 num_encoder_layers: int = 3, nhead: int = 4, use_upsample: bool = True,
+                 num_hier: int = 3, num_clips: int = CLIP_LENGTH, frame_size: tuple[int, int] = FRAME_SIZE):
+        super().__init__(use_upsample, num_hier, num_clips, frame_size)
+        self.use_transformer = use_transformer
+        grid_cells = math.prod(self.grid)
+        if use_transformer:
+            self.conv_in_1x1 = nn.Conv3d(1024, transformer_in_channel, 1)
+            self.conv_out_1x1 = nn.Conv3d(transformer_in_channel, 1024, 1)
+            self.transformer = TokenTransformer(grid_cells, transformer_in_channel, nhead, num_encoder_layers)
+        self.audionet = SoundNet()
+        self.maxpool = nn.MaxPool3d((4, 1, 1), stride=(2, 1, 2))
+        self.bilinear = nn.Bilinear(*self._bilinear_sizes(), grid_cells)
+
+    def forward(self, clip: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        self.check_inputs(clip, audio)
+        sound = self.audionet(audio).flatten(2)
+        y0, *hierarchies = self.visual_model.backbone(clip)
+        fused = self.bilinear(self.maxpool(y0).flatten(2), sound).unflatten(2, self.grid)
+        if self.use_transformer:
+            tokens = self.conv_in_1x1(fused).flatten(2).transpose(0, 1)
+            fused = self.conv_out_1x1(self.transformer(tokens).transpose(0, 1).unflatten(2, self.grid))
+        return self.visual_model.decode(fused, hierarchies)
+
+
+class VideoAudioSaliencyFusionModel(_AudioVisualModel):
+    """AViNet with token-transformer fusion: the video grid cells and SoundNet's time steps are
+    tokens of one transformer; the video tokens and the mean audio token feed the decoder.
+
+    transformer_in_channel is the token width (512, so that video + audio give the decoder's 1024
+    channels). `bilinear` is unused but kept: the original's checkpoints hold it.
+    """
+
+    def __init__(self, use_transformer: bool = True, transformer_in_channel: int = 512,
+                 num_encoder_layers: int = 3, nhead: int = 4, use_upsample: bool = True,
+                 num_hier: int = 3, num_clips: int = CLIP_LENGTH, frame_size: tuple[int, int] = FRAME_SIZE):
+        super().__init__(use_upsample, num_hier, num_clips, frame_size)
+        if 2 * transformer_in_channel != 1024:
+            raise ValueError("VideoAudioSaliencyFusionModel needs transformer_in_channel=512 "
+                             f"(video and audio tokens make the decoder's 1024 channels), got {transformer_in_channel}")
+        grid_cells = math.prod(self.grid)
+        self.conv_in_1x1 = nn.Conv3d(1024, transformer_in_channel, 1)
+        self.transformer = TokenTransformer(transformer_in_channel, grid_cells + self.audio_steps, nhead,
+                                            num_encoder_layers)
+        self.audionet = SoundNet()
+        self.audio_conv_1x1 = nn.Conv2d(1024, transformer_in_channel, 1)
+        self.maxpool = nn.MaxPool3d((4, 1, 1), stride=(2, 1, 2))
+        self.bilinear = nn.Bilinear(*self._bilinear_sizes(), grid_cells)
+
+    def forward(self, clip: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        self.check_inputs(clip, audio)
+        sound = self.audio_conv_1x1(self.audionet(audio)).flatten(2)
+        y0, *hierarchies = self.visual_model.backbone(clip)
+        video = self.conv_in_1x1(y0).flatten(2)
+        tokens = self.transformer(torch.cat((video, sound), 2).permute(2, 0, 1)).permute(1, 2, 0)
+        grid_cells = video.shape[2]
+        video = tokens[..., :grid_cells].unflatten(2, self.grid)
+        sound = tokens[..., grid_cells:].mean(2)[..., None, None, None].expand_as(video)
+        return self.visual_model.decode(torch.cat((video, sound), 1), hierarchies)
+
+
+# Clean names for new code; the original names above keep working.
+ViNet = VideoSaliencyModel
+AViNet = VideoAudioSaliencyModel
+AViNetFusion = VideoAudioSaliencyFusionModel
+
+
+# ----------------------------------------------------------------------------------------------
+# Weights. Every file is read with torch.load(weights_only=True).
+
+WEIGHT_SOURCES = {
+    "checkpoint": "the ViNet/AViNet checkpoints released with the original (github samyak0210/ViNet, "
+                  "README 'Testing') or one written by train.py",
+    "s3d": "S3D_kinetics400.pt from TASED-Net (github MichiganCOG/TASED-Net), or torchvision's "
+           "S3D_Weights.KINETICS400_V1 (https://download.pytorch.org/models/s3d-d76dad2f.pth)",
+    "soundnet": "soundnet8_final.pth, the PyTorch port of SoundNet8 (linked from github samyak0210/ViNet)",
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A model variant of the original: its class, constructor arguments and the CLI flags that build it."""
+
+    model_class: type
+    kwargs: dict
+    flags: str
+
+    def build(self) -> nn.Module:
+        return self.model_class(**self.kwargs)
+
+
+VARIANTS = {
+    "vinet": Variant(VideoSaliencyModel, {}, "--clip_size 32 --num_hier 3"),
+    **{f"vinet_clip{n}": Variant(VideoSaliencyModel, {"num_clips": n}, f"--clip_size {n}") for n in (8, 16, 48)},
+    **{f"vinet_hier{n}": Variant(VideoSaliencyModel, {"num_hier": n}, f"--num_hier {n}") for n in (0, 1, 2)},
+    "avinet": Variant(VideoAudioSaliencyModel, {}, "--use_sound True --fusion bilinear"),
+    "avinet_transformer": Variant(VideoAudioSaliencyModel, {"use_transformer": True},
+                                  "--use_sound True --fusion transformer"),
+    "avinet_fusion": Variant(VideoAudioSaliencyFusionModel, {}, "--use_sound True --fusion tokens"),
+}
+
+
+@functools.cache
+def variant_layout(name: str) -> dict[str, tuple[int, ...]]:
+    """The state-dict layout {key: shape} of a variant (built on the meta device, no memory used)."""
+    with torch.device("meta"):
+        model = VARIANTS[name].build()
+    return {key: tuple(value.shape) for key, value in model.state_dict().items()}
+
+
+def identify_variant(state_dict: Mapping[str, torch.Tensor]) -> tuple[str, bool]:
+    """The variant whose layout is closest to state_dict, and whether it matches exactly."""
+    layout = {key: tuple(value.shape) for key, value in state_dict.items()}
+
+    def distance(name: str) -> int:
+        reference = variant_layout(name)
+        keys = reference.keys() | layout.keys()
+        return sum(reference.get(k) != layout.get(k) for k in keys)
+
+    best = min(VARIANTS, key=distance)
+    return best, distance(best) == 0
+
+
+def _read_weights(path: str | Path, source: str) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"weights file not found: {path} (get {WEIGHT_SOURCES[source]})")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for corrupt or non-tensor pickles
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"cannot read weights file {path}: {first_line}") from error
+
+
+def unwrap_state_dict(obj: Mapping) -> dict[str, torch.Tensor]:
+    """A plain state dict from a checkpoint: unwraps {'state_dict': ...} / {'model': ...} and drops
+    the 'module.' prefix that DataParallel / DistributedDataParallel add."""
+    for wrapper in ("state_dict", "model"):
+        if isinstance(obj.get(wrapper), Mapping):
+            obj = obj[wrapper]
+    return {key.removeprefix("module."): value for key, value in obj.items()}
+
+
+def _describe_mismatch(expected: Mapping, state_dict: Mapping, few: int = 4) -> str:
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    reshaped = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(expected[k].shape)}"
+                for k in expected if k in state_dict and state_dict[k].shape != expected[k].shape]
+    parts = [f"{label} ({len(items)}): {', '.join(items[:few])}{', ...' if len(items) > few else ''}"
+             for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", reshaped))
+             if items]
+    return "; ".join(parts)
+
+
+def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load strictly, or raise one InputError naming the variant the weights belong to."""
+    expected = model.state_dict()
+    if expected.keys() == state_dict.keys() and all(expected[k].shape == state_dict[k].shape for k in expected):
+        model.load_state_dict(state_dict, strict=True)
+        return
+    if any(k.startswith(("base.", "features.")) for k in state_dict):
+        raise InputError(f"{source} holds S3D Kinetics weights (an encoder only), not a ViNet/AViNet checkpoint; "
+                         "give it to train.py --s3d_weights")
+    if any(k.startswith("conv8_objs") for k in state_dict):
+        raise InputError(f"{source} holds SoundNet8 weights, not an AViNet checkpoint; "
+                         "give it to train.py --soundnet_weights")
+    name, exact = identify_variant(state_dict)
+    variant = VARIANTS[name]
+    what = f"a '{name}' checkpoint ({variant.flags})" if exact else f"closest to the '{name}' layout ({variant.flags})"
+    raise InputError(f"{source} is {what}, which does not fit {type(model).__name__}: "
+                     f"{_describe_mismatch(expected, state_dict)}")
+
+
+def load_checkpoint(model: nn.Module, path: str | Path) -> None:
+    """Load a ViNet/AViNet checkpoint (plain, DataParallel 'module.' prefix, {'state_dict'} or
+    {'model'} wrapped) into model with strict=True."""
+    load_state_dict_checked(model, unwrap_state_dict(_read_weights(path, "checkpoint")), str(path))
+
+
+# S3D's Kinetics weights come as one Sequential: TASED-Net's `base.<i>` and torchvision's
+# `features.<i>` number the layers identically. Index -> (our stage, index within it).
+S3D_LAYER_INDEX = {
+    **{i: ("base1", i) for i in (0, 2, 3)},
+    **{i: ("base2", i - 5) for i in (5, 6)},
+    **{i: ("base3", i - 8) for i in range(8, 13)},
+    **{i: ("base4", i - 14) for i in (14, 15)},
+}
+
+
+def _conv_norm_name(path: list[str]) -> str:
+    """Our name for torchvision's positional conv / norm path: ['1'] -> 'bn', ['1', '0'] -> 'conv_t'."""
+    if len(path) == 1:
+        return ("conv", "bn")[int(path[0])]
+    return ("conv_s", "bn_s", "conv_t", "bn_t")[2 * int(path[0]) + int(path[1])]
+
+
+def _torchvision_block_key(rest: str) -> str:
+    """Rename a key inside one torchvision S3D block, e.g. 'branch1.1.0.0.weight' -> 'branch1.1.conv_s.weight'.
+
+    torchvision's branch0 is a bare conv-norm-activation where ours is a one-block Sequential.
+    """
+    *path, leaf = rest.split(".")
+    if path[0].startswith("branch"):
+        branch, inner = path[0], path[1:]
+        if branch == "branch0":
+            inner = ["0", *inner]
+        return f"{branch}.{inner[0]}.{_conv_norm_name(inner[1:])}.{leaf}"
+    return f"{_conv_norm_name(path)}.{leaf}"
+
+
+def s3d_encoder_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Map S3D Kinetics weights (TASED-Net `base.<i>...` or torchvision `features.<i>...`, with or
+    without 'module.') to S3DEncoder names, dropping the classifier (fc / classifier)."""
+    state_dict = unwrap_state_dict(state_dict)
+    mapped = {}
+    for key, value in state_dict.items():
+        prefix, _, rest = key.partition(".")
+        if prefix in ("fc", "classifier"):
+            continue
+        if prefix not in ("base", "features"):
+            raise InputError(f"unexpected key {key!r}: not S3D Kinetics weights in TASED-Net or torchvision layout")
+        index, _, rest = rest.partition(".")
+        stage, position = S3D_LAYER_INDEX[int(index)]
+        if prefix == "features":
+            rest = _torchvision_block_key(rest)
+        mapped[f"{stage}.{position}.{rest}"] = value
+    return mapped
+
+
+def _load_part(module: nn.Module, state_dict: dict[str, torch.Tensor], path: str | Path, what: str) -> None:
+    """Load weights for a sub-network strictly; files from before PyTorch 0.4.1 lack batch-norm counters."""
+    for key, value in module.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            state_dict.setdefault(key, torch.zeros_like(value))
+    try:
+        module.load_state_dict(state_dict, strict=True)
+    except RuntimeError as error:
+        raise InputError(f"{path} does not fit {what}: {_describe_mismatch(module.state_dict(), state_dict)}") \
+            from error
+
+
+def load_s3d_weights(encoder: S3DEncoder, path: str | Path) -> None:
+    """Load S3D Kinetics-400 weights (TASED-Net's S3D_kinetics400.pt or torchvision's s3d) strictly."""
+    _load_part(encoder, s3d_encoder_state_dict(_read_weights(path, "s3d")), path, "the S3D encoder")
+
+
+def load_soundnet_weights(soundnet: SoundNet, path: str | Path) -> None:
+    """Load SoundNet8 weights (soundnet8_final.pth: conv1..conv8_objs/conv8_scns, batchnorm1..7) strictly."""
+    _load_part(soundnet, unwrap_state_dict(_read_weights(path, "soundnet")), path, "SoundNet8")

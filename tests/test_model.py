@@ -1,0 +1,271 @@
+"""The models against the original: state-dict layouts, the golden output, shapes, weight files, errors."""
+import numpy as np
+import pytest
+import torch
+import torchvision
+from conftest import detweights, golden_state_dict
+
+import model
+from model import (
+    VARIANTS,
+    S3DEncoder,
+    SoundNet,
+    VideoAudioSaliencyFusionModel,
+    VideoAudioSaliencyModel,
+    VideoSaliencyModel,
+    decoder_layout,
+    encoder_grid,
+    load_checkpoint,
+    load_s3d_weights,
+    load_soundnet_weights,
+)
+from utils import InputError, audio_buffer_length
+
+SMALL = (64, 96)
+
+
+def small_variant(name: str) -> torch.nn.Module:
+    """A variant with the golden weights; the audio-visual ones built for 64x96 frames."""
+    variant = VARIANTS[name]
+    if name.startswith("avinet"):
+        m = variant.model_class(**variant.kwargs, frame_size=SMALL)
+        state = golden_state_dict(name)
+        own = m.state_dict()  # the fusion grid (and so a few shapes) follows the frame size
+        state = {k: v if v.shape == own[k].shape else torch.from_numpy(detweights.tensor_for(k, own[k].shape))
+                 for k, v in state.items()}
+    else:
+        m = variant.build()
+        state = golden_state_dict(name)
+    m.load_state_dict(state, strict=True)
+    return m.eval()
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_state_dict_layout_is_the_originals(name, golden_dir):
+    spec = detweights.load_spec(golden_dir / f"spec_{name}.json")
+    built = [[k, list(v.shape), str(v.dtype)] for k, v in VARIANTS[name].build().state_dict().items()]
+    assert built == spec
+
+
+def test_vinet_reproduces_the_originals_output(golden_dir):
+    m = VideoSaliencyModel().eval()
+    m.load_state_dict(golden_state_dict("vinet"), strict=True)
+    with torch.no_grad():
+        out = m(torch.from_numpy(detweights.clip_input((2, 3, 32, 64, 96), seed=0))).numpy()
+    want = np.load(golden_dir / "out_vinet_small.npy")
+    assert out.shape == want.shape == (2, 64, 96)
+    assert np.abs(out - want).max() <= 1e-4
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_every_variant_maps_a_batch_to_frames_in_unit_range(name):
+    m = small_variant(name)
+    num_clips = m.visual_model.num_clips if name.startswith("avinet") else m.num_clips
+    clip = torch.from_numpy(detweights.clip_input((3, 3, num_clips, *SMALL), seed=1))
+    inputs = (clip,)
+    if name.startswith("avinet"):
+        audio = torch.from_numpy(detweights.audio_input((3, 1, audio_buffer_length(num_clips), 1)))
+        audio[1] *= 0.25
+        inputs = (clip, audio)
+    with torch.no_grad():
+        out = m(*inputs)
+        alone = m(*(x[1:2] for x in inputs))
+    assert out.shape == (3, *SMALL)
+    assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    assert (out[0] - out[2]).abs().max() > 1e-6, "different clips must give different maps"
+    torch.testing.assert_close(alone[0], out[1], atol=1e-5, rtol=0)
+
+
+def test_full_size_avinet_hears_the_audio():
+    m = VideoAudioSaliencyModel().eval()
+    m.load_state_dict(golden_state_dict("avinet"), strict=True)
+    clip = torch.from_numpy(detweights.clip_input((1, 3, 32, 224, 384), seed=2))
+    audio = torch.from_numpy(detweights.audio_input((1, 1, 70560, 1)))
+    with torch.no_grad():
+        loud, silent = m(clip, audio), m(clip, torch.zeros_like(audio))
+    assert loud.shape == (1, 224, 384)
+    assert (loud - silent).abs().max() > 1e-4
+
+
+def test_fusion_grid_follows_the_clip_shape():
+    assert encoder_grid(32, (224, 384)) == (4, 7, 12)
+    assert encoder_grid(32, (64, 96)) == (4, 2, 3)
+    assert SoundNet.output_length(70560) == 3
+    with torch.device("meta"):
+        full, small = VideoAudioSaliencyModel(), VideoAudioSaliencyModel(frame_size=SMALL)
+        fusion = VideoAudioSaliencyFusionModel(frame_size=SMALL)
+    assert full.bilinear.weight.shape == (336, 42, 3)      # 4x7x12 cells from 1x7x6 pooled cells and 3 audio steps
+    assert small.bilinear.weight.shape == (24, 4, 3)
+    assert fusion.transformer.pos_encoder.pe.shape == (24 + 3, 1, 512)
+
+
+def test_audio_visual_model_names_the_expected_clip_shape():
+    m = VideoAudioSaliencyModel(frame_size=SMALL).eval()
+    clip = torch.zeros(1, 3, 32, 224, 384)
+    with pytest.raises(ValueError, match=r"\(B, 3, 32, 64, 96\)"):
+        m(clip, torch.zeros(1, 1, 70560, 1))
+    with pytest.raises(ValueError, match=r"audio of shape \(1, 1, 70560, 1\)"):
+        m(torch.zeros(1, 3, 32, *SMALL), torch.zeros(1, 1, 1000, 1))
+    with pytest.raises(ValueError, match=r"\(B, 3, 32, H, W\)"):
+        VideoSaliencyModel()(torch.zeros(1, 3, 16, 64, 96))
+
+
+def test_decoder_layouts_of_the_original():
+    assert decoder_layout(32, 3) == model.DecoderLayout((3, 5, 5), 2, 2, False)
+    assert decoder_layout(8, 3) == model.DecoderLayout((3, 5, 5), 1, 1, False)
+    assert decoder_layout(16, 3) == model.DecoderLayout((3, 5, 5), 2, 1, False)
+    assert decoder_layout(48, 3) == model.DecoderLayout((3, 5, 5), 2, 3, True)
+    assert decoder_layout(32, 0).stage_kernels == (1, 1, 1)
+    assert decoder_layout(32, 2).stage_kernels == (3, 5, 1)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        decoder_layout(20, 3)
+
+
+def test_constructors_read_no_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a constructor read a file")
+
+    monkeypatch.setattr(torch, "load", no_loading)
+    with torch.device("meta"):
+        for variant in VARIANTS.values():
+            variant.build()
+
+
+# ---- weight files ------------------------------------------------------------------------------
+
+def randomise_batchnorm_statistics(module: torch.nn.Module, seed: int = 0) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.normal_(0, 0.1, generator=generator)
+            m.running_var.uniform_(0.5, 1.5, generator=generator)
+            m.weight.data.uniform_(0.8, 1.2, generator=generator)
+            m.bias.data.normal_(0, 0.1, generator=generator)
+
+
+def test_torchvision_s3d_weights_give_torchvisions_features(tmp_path):
+    torch.manual_seed(0)
+    reference = torchvision.models.video.s3d(weights=None).eval()
+    randomise_batchnorm_statistics(reference)
+    torch.save(reference.state_dict(), tmp_path / "s3d-kinetics.pth")
+
+    encoder = S3DEncoder().eval()
+    load_s3d_weights(encoder, tmp_path / "s3d-kinetics.pth")
+
+    clip = torch.randn(1, 3, 16, 64, 64)
+    with torch.no_grad():
+        ours = encoder(clip)
+        f = reference.features
+        y3 = f[:4](clip)
+        y2 = f[4:7](y3)
+        y1 = f[7:13](y2)
+        y0 = f[13:](y1)
+    for got, want in zip(ours, (y0, y1, y2, y3)):
+        assert got.shape == want.shape
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def encoder_weights() -> dict[str, torch.Tensor]:
+    return {k.removeprefix("backbone."): v for k, v in golden_state_dict("vinet").items() if k.startswith("backbone.")}
+
+
+# TASED-Net's S3D is one Sequential `base`: these are its layer indices for our stages.
+TASED_INDEX = {"base1.0": 0, "base1.2": 2, "base1.3": 3, "base2.0": 5, "base2.1": 6, "base3.0": 8,
+               "base3.1": 9, "base3.2": 10, "base3.3": 11, "base3.4": 12, "base4.0": 14, "base4.1": 15}
+
+
+def tased_file(encoder_state: dict, prefix: str = "", counters: bool = True) -> dict:
+    """A state dict laid out as TASED-Net's S3D_kinetics400.pt, with its 400-way classifier."""
+    out = {}
+    for key, value in encoder_state.items():
+        stage, index, rest = key.split(".", 2)
+        if counters or not key.endswith("num_batches_tracked"):
+            out[f"{prefix}base.{TASED_INDEX[f'{stage}.{index}']}.{rest}"] = value
+    out[f"{prefix}fc.0.weight"] = torch.randn(400, 1024, 1, 1, 1)
+    out[f"{prefix}fc.0.bias"] = torch.randn(400)
+    return out
+
+
+@pytest.mark.parametrize("prefix,counters", [("", True), ("module.", True), ("module.", False)])
+def test_tased_s3d_weights_load_into_the_encoder(tmp_path, prefix, counters):
+    source = encoder_weights()
+    torch.save(tased_file(source, prefix, counters), tmp_path / "S3D_kinetics400.pt")
+    encoder = S3DEncoder()
+    load_s3d_weights(encoder, tmp_path / "S3D_kinetics400.pt")
+    for key, value in encoder.state_dict().items():
+        if not key.endswith("num_batches_tracked"):
+            assert torch.equal(value, source[key]), key
+
+
+def test_soundnet_weights_load_and_wrong_files_are_named(tmp_path):
+    source = {k.removeprefix("audionet."): v for k, v in golden_state_dict("avinet").items()
+              if k.startswith("audionet.")}
+    torch.save(source, tmp_path / "soundnet8_final.pth")
+    net = SoundNet()
+    load_soundnet_weights(net, tmp_path / "soundnet8_final.pth")
+    assert torch.equal(net.conv8_scns.weight, source["conv8_scns.weight"])
+
+    del source["conv3.weight"]
+    torch.save(source, tmp_path / "broken.pth")
+    with pytest.raises(InputError, match=r"broken\.pth does not fit SoundNet8: missing \(1\): conv3\.weight"):
+        load_soundnet_weights(net, tmp_path / "broken.pth")
+
+
+@pytest.mark.parametrize("wrap", ["plain", "dataparallel", "state_dict", "model"])
+def test_released_checkpoints_load_strictly_in_every_wrapping(tmp_path, wrap):
+    state = golden_state_dict("vinet_clip16")
+    saved = {
+        "plain": state,
+        "dataparallel": {f"module.{k}": v for k, v in state.items()},
+        "state_dict": {"state_dict": state, "epoch": 3},
+        "model": {"model": {f"module.{k}": v for k, v in state.items()}, "optimizer": {}},
+    }[wrap]
+    torch.save(saved, tmp_path / "ViNet_clip16.pt")
+    m = VideoSaliencyModel(num_clips=16)
+    load_checkpoint(m, tmp_path / "ViNet_clip16.pt")
+    for key, value in m.state_dict().items():
+        assert torch.equal(value, state[key]), key
+
+
+def test_a_checkpoint_of_another_variant_names_it(tmp_path):
+    torch.save(golden_state_dict("vinet_clip16"), tmp_path / "other.pt")
+    with pytest.raises(InputError) as error:
+        load_checkpoint(VideoSaliencyModel(), tmp_path / "other.pt")
+    message = str(error.value)
+    assert "'vinet_clip16' checkpoint (--clip_size 16)" in message
+    assert "missing (2): decoder.convtsp4.8.weight, decoder.convtsp4.8.bias" in message
+    assert "wrong shape (1): decoder.convtsp4.6.weight (1, 32, 1, 1, 1) vs (32, 32, 2, 1, 1)" in message
+    assert "\n" not in message
+
+    torch.save(golden_state_dict("avinet_fusion"), tmp_path / "avinet.pt")
+    with pytest.raises(InputError, match=r"'avinet_fusion' checkpoint \(--use_sound True --fusion tokens\).*"
+                                         r"unexpected \(566\)"):
+        load_checkpoint(VideoSaliencyModel(), tmp_path / "avinet.pt")
+
+
+def test_weight_file_errors_name_the_file_and_the_fix(tmp_path):
+    with pytest.raises(InputError, match=r"weights file not found: .*ViNet_DHF1K\.pt \(get .*samyak0210/ViNet"):
+        load_checkpoint(VideoSaliencyModel(), tmp_path / "ViNet_DHF1K.pt")
+    with pytest.raises(InputError, match=r"not found: .*S3D_kinetics400\.pt \(get .*TASED-Net.*torchvision"):
+        load_s3d_weights(S3DEncoder(), tmp_path / "S3D_kinetics400.pt")
+
+    source = encoder_weights()
+    torch.save(tased_file(source), tmp_path / "S3D_kinetics400.pt")
+    with pytest.raises(InputError, match="S3D Kinetics weights .* train.py --s3d_weights"):
+        load_checkpoint(VideoSaliencyModel(), tmp_path / "S3D_kinetics400.pt")
+
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    with pytest.raises(InputError, match=r"cannot read weights file .*notes\.pt"):
+        load_checkpoint(VideoSaliencyModel(), tmp_path / "notes.pt")
+
+
+class Payload:
+    """Arbitrary pickled objects must never be executed or accepted."""
+
+
+def test_checkpoints_are_read_with_weights_only(tmp_path):
+    torch.save({"state_dict": golden_state_dict("vinet"), "payload": Payload()}, tmp_path / "pickled.pt")
+    with pytest.raises(InputError, match="cannot read weights file"):
+        load_checkpoint(VideoSaliencyModel(), tmp_path / "pickled.pt")
