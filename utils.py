@@ -1,8 +1,13 @@
 """Facts shared by every script (input size, clip length, normalisation, audio scale) and small helpers."""
 import argparse
+import io
 import os
 import tempfile
 from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
 
 # The published models see clips of CLIP_LENGTH frames resized to FRAME_SIZE (height, width).
 CLIP_LENGTH = 32
@@ -20,6 +25,10 @@ MIN_VIDEO_FPS = 10
 def audio_buffer_length(num_clips: int = CLIP_LENGTH) -> int:
     """Samples in SoundNet's input for a clip of `num_clips` frames (70,560 for 32 frames)."""
     return AUDIO_RATE * max(num_clips, CLIP_LENGTH) // MIN_VIDEO_FPS
+
+
+# Saved maps are blurred with an 11x11 Gaussian (sigma 2, from the kernel size, as OpenCV derives it).
+BLUR_KERNEL = 11
 
 
 class InputError(Exception):
@@ -50,3 +59,42 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def resize_map(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a float32 (h, w) map to size = (width, height), as the original (OpenCV)."""
+    return cv2.resize(saliency, size, interpolation=cv2.INTER_LINEAR)
+
+
+def blur_map(saliency: np.ndarray) -> np.ndarray:
+    """The original's smoothing of predicted maps: an 11x11 Gaussian, sigma from the kernel size."""
+    return cv2.GaussianBlur(saliency, (BLUR_KERNEL, BLUR_KERNEL), 0)
+
+
+def map_to_uint8(saliency: np.ndarray) -> np.ndarray:
+    """Min-max normalise a float map to 8-bit exactly as the original saved it (torchvision's
+    make_grid(normalize=True), then round(x * 255 + 0.5))."""
+    saliency = saliency.astype(np.float32, copy=False)
+    low, high = saliency.min(), saliency.max()
+    scaled = (saliency - low) / max(high - low, np.float32(1e-5))
+    return np.round(np.clip(scaled * np.float32(255) + np.float32(0.5), 0, 255)).astype(np.uint8)
+
+
+def postprocess_map(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A model output (h, w) as the 8-bit map the original saves for a frame of size (width, height)."""
+    return map_to_uint8(blur_map(resize_map(saliency, size)))
+
+
+def encode_map(gray: np.ndarray, suffix: str) -> bytes:
+    """PNG (lossless) or JPEG (quality 100, as the original) bytes of an 8-bit map, by file suffix."""
+    buffer = io.BytesIO()
+    if suffix.lower() in (".jpg", ".jpeg"):
+        Image.fromarray(gray).save(buffer, format="JPEG", quality=100)
+    else:
+        Image.fromarray(gray).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def save_map(gray: np.ndarray, path: str | os.PathLike) -> None:
+    """Write an 8-bit map atomically, in the format its file name says."""
+    atomic_write_bytes(path, encode_map(gray, Path(path).suffix))

@@ -1,0 +1,642 @@
+"""Score saliency predictions on video frames with the MIT saliency benchmark's metrics, as its MATLAB code does.
+
+    python evaluate.py --pred_path results/dhf1k_val --gt_path data/DHF1K/annotation --output results/dhf1k_val.json
+    python evaluate.py --pred_path results/Coutrot_db1_1 --gt_path data/AV --dataset Coutrot_db1 --split 1 \
+        --output results/Coutrot_db1_1.json --csv results/Coutrot_db1_1.csv
+
+Layouts. DHF1K: GT/<video>/maps/<frame>.png (8-bit density), GT/<video>/fixation/<frame>.png (binary) or
+GT/<video>/fixation/maps/<frame>.mat (variable I); predictions PRED/<video>/<frame>.png (.jpg also read), any size.
+Audio-visual (--dataset, --split): GT is the dataset root; the videos are the first words of the lines of
+GT/fold_lists/<dataset>_list_test_<split>_fps.txt (DIEM: DIEM_list_test_fps.txt; the repository's fold_lists/ if GT
+has none), the frames GT/annotations/<dataset>/<video>/maps/eyeMap_%05d.jpg with fixations in
+.../<video>/fixMap_%05d.mat (variable eyeMap); predictions PRED/<video>/img_%05d.png or .jpg with eyeMap's index.
+
+Metrics (cvzoya/saliency, code_forMetrics/*.m). CC, SIM, KLD and NSS come from loss.py (the training losses). AUC-Judd
+sweeps thresholds at the jittered prediction's values on fixated pixels against all pixels; shuffled AUC (s_auc) and
+AUC-Borji (auc_b) sweep MATLAB's 0:0.1:max thresholds over 100 splits of sampled negatives: pixels fixated in the
+"other" map (s_auc) or uniformly random pixels (auc_b). Predictions are resized to the ground truth's size bilinearly
+(MATLAB's imresize defaults to bicubic). Random draws (AUC-Judd's jitter, the splits) come from a generator seeded per
+video, frame and metric, so results do not depend on the worker count; they are the same distributions as MATLAB's,
+but not its random streams, so s_auc and auc_b differ from a MATLAB run by sampling noise (sd ~3e-3 per frame of
+30 fixations, shrinking in means over frames).
+
+Protocols (s_auc's other map). dhf1k: the union of the fixations of 10 random other frames of the evaluated set;
+av (the default with --dataset): the union of the fixations of the same video's other frames; --shuffle_map replaces
+either with one fixed binary map. "mean" is the mean of per-video means (the audio-visual papers), "frame_mean" pools
+all frames (DHF1K).
+
+Per-frame rules. No fixations: nss, auc_j, s_auc and auc_b are NaN (counted in nan_frames, left out of the means).
+A flat or all-zero prediction is logged and scored at chance (cc = sim = nss = 0, s_auc = auc_b = 0.5, auc_j ~ 0.5),
+so blank frames cannot improve a score. A flat ground-truth map gives NaN cc, sim and kld. Missing or unreadable
+files are logged one line each, counted under "problems" in the output and skipped. A missing ground-truth folder or
+fold list stops the run at start-up (exit code 2); a run that scores no frame writes its JSON and exits with 1.
+
+Output JSON: mean, frame_mean, per_video (<video>: means over its frames), frames_per_video, num_videos, num_frames,
+nan_frames (frames with any NaN metric), nan_counts (per metric), problems (counts by kind) and the run's settings;
+NaN is written as null. --csv writes one row per frame.
+
+pysaliency differs: its NSS divides by the population std (ddof=0), its SIM skips the min-max step, its AUCs (Judd
+and shuffled) are exact over all thresholds and all negatives instead of MATLAB's coarse, sampled ROC, and its KLD
+uses eps = 2.2204e-16 rounded (MATLAB's is 2^-52), which shows at ~1e-9 on maps with values near 1e-15 of their sum.
+"""
+import argparse
+import csv
+import io
+import json
+import logging
+import math
+import os
+import sys
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import cv2
+import numpy as np
+import scipy.io
+import torch
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+import loss
+from dataloader import fold_list_path, read_fold_list
+from utils import InputError, atomic_write_bytes
+
+log = logging.getLogger("evaluate")
+
+METRICS = ("cc", "sim", "nss", "kld", "auc_j", "s_auc", "auc_b")
+DISTRIBUTION_METRICS = {"cc": loss.cc, "sim": loss.similarity, "kld": loss.kldiv}
+NUM_SPLITS = 100  # AUC_shuffled.m and AUC_Borji.m defaults
+STEP_SIZE = 0.1
+JITTER = 1e-7  # AUC_Judd.m adds rand / 10000000 to break ties
+SHUFFLE_FRAMES = 10  # dhf1k protocol: other frames whose fixations make s_auc's negatives
+SHUFFLE_STREAM = len(METRICS)  # random stream index of the dhf1k protocol's frame draw, after the metrics' own
+PREDICTION_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+# -----------------------------------------------------------------------------
+# AUC family (numpy, vectorised over thresholds and splits)
+
+def _min_max(saliency_map: np.ndarray) -> np.ndarray:
+    """Scale a map to [0, 1] as the AUC .m files do; a flat map becomes all zeros instead of NaN."""
+    low, high = saliency_map.min(), saliency_map.max()
+    return (saliency_map - low) / (high - low) if high > low else np.zeros_like(saliency_map, dtype=np.float64)
+
+
+def _trapezoid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """MATLAB's trapz(x, y) along the last axis."""
+    return (np.diff(x, axis=-1) * (y[..., 1:] + y[..., :-1])).sum(axis=-1) / 2
+
+
+def matlab_colon(stops: np.ndarray, step: float) -> np.ndarray:
+    """Rows of MATLAB's 0:step:stop for each stop >= 0, with its rounding, padded on the right with +inf.
+
+    MATLAB snaps the last element to the stop and builds the second half down from it, so e.g. 0:0.1:1 holds exactly
+    0.6 (= 1 - 0.4) where 6 * 0.1 = 0.6000000000000001; thresholds equal to 8-bit map values depend on it.
+    """
+    stops = np.asarray(stops, dtype=np.float64)
+    tolerance = 2 * np.finfo(np.float64).eps * stops
+    count = np.floor(stops / step + 0.5)  # MATLAB's round() for non-negative values
+    count = np.where(count * step - stops > tolerance, count - 1, count)
+    last = count * step
+    last = np.where(last - stops > -tolerance, stops, last)
+    k = np.arange(int(count.max()) + 1, dtype=np.float64)
+    count, last = count[:, None], last[:, None]
+    values = np.where(k < count / 2, k * step, last - (count - k) * step)
+    values = np.where(k == count / 2, last / 2, values)
+    return np.where(k > count, np.inf, values)
+
+
+def _sampled_auc(positives: np.ndarray, negatives: np.ndarray, step_size: float) -> float:
+    """Mean over splits of the ROC area with thresholds 0:step:max, as AUC_shuffled.m and AUC_Borji.m compute it.
+
+    `positives` (P,) are the map's values at fixations, `negatives` (splits, Q) the sampled values of each split.
+    """
+    thresholds = matlab_colon(np.maximum(positives.max(), negatives.max(axis=1)), step_size)  # (splits, K), ascending
+    true_positive = (positives.size - np.searchsorted(np.sort(positives), thresholds, side="left")) / positives.size
+    false_positive = (negatives[:, None, :] >= thresholds[:, :, None]).sum(axis=2) / negatives.shape[1]
+    # MATLAB sweeps the thresholds from high to low between (0, 0) and (1, 1); the +inf padding adds (0, 0) repeats.
+    zeros, ones = np.zeros((len(thresholds), 1)), np.ones((len(thresholds), 1))
+    true_positive = np.hstack([zeros, true_positive[:, ::-1], ones])
+    false_positive = np.hstack([zeros, false_positive[:, ::-1], ones])
+    return float(_trapezoid(false_positive, true_positive).mean())
+
+
+def auc_judd(saliency_map: np.ndarray, fixation_map: np.ndarray, rng: np.random.Generator) -> float:
+    """AUC_Judd.m: thresholds at the jittered map's values on fixated pixels, false positives over all other pixels."""
+    fixated = fixation_map > 0
+    num_fixations, num_pixels = int(fixated.sum()), fixated.size
+    if num_fixations == 0 or num_fixations == num_pixels:
+        return math.nan
+    saliency = _min_max(saliency_map + rng.random(saliency_map.shape) * JITTER)
+    thresholds = np.sort(saliency[fixated])
+    # Pixels at or above each threshold: count how many thresholds every pixel reaches, then sum from the top.
+    reached = np.searchsorted(thresholds, saliency.ravel(), side="right")
+    at_or_above = np.cumsum(np.bincount(reached, minlength=num_fixations + 1)[::-1])[::-1][1:]
+    rank = np.arange(1, num_fixations + 1)  # MATLAB's i: thresholds taken from the highest down
+    true_positive = np.concatenate([[0.0], rank / num_fixations, [1.0]])
+    false_positive = np.concatenate([[0.0], (at_or_above[::-1] - rank) / (num_pixels - num_fixations), [1.0]])
+    return float(_trapezoid(false_positive, true_positive))
+
+
+def auc_shuffled(saliency_map: np.ndarray, fixation_map: np.ndarray, other_map: np.ndarray, rng: np.random.Generator,
+                 num_splits: int = NUM_SPLITS, step_size: float = STEP_SIZE) -> float:
+    """AUC_shuffled.m: negatives drawn without replacement from pixels fixated in `other_map`, as many as fixations."""
+    fixated = fixation_map > 0
+    saliency = _min_max(saliency_map)
+    positives, candidates = saliency[fixated], saliency[other_map > 0]
+    if positives.size == 0 or candidates.size == 0:
+        return math.nan
+    num_negatives = min(positives.size, candidates.size)
+    picks = np.stack([rng.choice(candidates.size, size=num_negatives, replace=False) for _ in range(num_splits)])
+    return _sampled_auc(positives, candidates[picks], step_size)
+
+
+def auc_borji(saliency_map: np.ndarray, fixation_map: np.ndarray, rng: np.random.Generator,
+              num_splits: int = NUM_SPLITS, step_size: float = STEP_SIZE) -> float:
+    """AUC_Borji.m: negatives drawn uniformly (with replacement) from all pixels, as many as fixations."""
+    fixated = fixation_map > 0
+    saliency = _min_max(saliency_map)
+    positives = saliency[fixated]
+    if positives.size == 0:
+        return math.nan
+    picks = rng.integers(0, saliency.size, size=(num_splits, positives.size))
+    return _sampled_auc(positives, saliency.ravel()[picks], step_size)
+
+
+# -----------------------------------------------------------------------------
+# One frame
+
+def frame_seed(video: str, frame: str, seed: int = 0) -> list[int]:
+    """Seed words of one frame's random streams: stable across runs, processes and worker counts."""
+    return [seed, zlib.crc32(f"{video}/{frame}".encode())]
+
+
+def score_frame(prediction: np.ndarray, density_map: np.ndarray, fixation_map: np.ndarray, other_map: np.ndarray | None,
+                seed: Sequence[int], metrics: Sequence[str] = METRICS) -> dict[str, float]:
+    """All requested metrics of one frame; the prediction is resized to the density map's size bilinearly first.
+
+    Fixation metrics are NaN without fixations (s_auc also without an other map), distribution metrics NaN for a flat
+    density map. Each metric draws from its own stream of `seed`, so a subset of metrics gives the same values.
+    """
+    height, width = density_map.shape
+    if prediction.shape != density_map.shape:
+        prediction = cv2.resize(prediction, (width, height), interpolation=cv2.INTER_LINEAR)
+    prediction_batch = torch.from_numpy(prediction)[None]
+    density_usable = density_map.max() > density_map.min()
+    has_fixations = bool(fixation_map.any())
+    scores = {}
+    for name in metrics:
+        rng = np.random.default_rng([*seed, METRICS.index(name)])
+        if name in DISTRIBUTION_METRICS:
+            density_batch = torch.from_numpy(density_map)[None]
+            value = DISTRIBUTION_METRICS[name](prediction_batch, density_batch).item() if density_usable else math.nan
+        elif not has_fixations:
+            value = math.nan
+        elif name == "nss":
+            value = loss.nss(prediction_batch, torch.from_numpy(fixation_map)[None]).item()
+        elif name == "auc_j":
+            value = auc_judd(prediction, fixation_map, rng)
+        elif name == "s_auc":
+            value = auc_shuffled(prediction, fixation_map, other_map, rng) if other_map is not None else math.nan
+        else:
+            value = auc_borji(prediction, fixation_map, rng)
+        scores[name] = float(value)
+    return scores
+
+
+# -----------------------------------------------------------------------------
+# Reading maps
+
+@dataclass(frozen=True)
+class Fixations:
+    """Fixated pixels of one frame: row and column indices in a map of `shape`."""
+    rows: np.ndarray
+    cols: np.ndarray
+    shape: tuple[int, int]
+
+    def scaled(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column indices in a map of `shape` (pixel centres mapped to the nearest pixel)."""
+        if shape == self.shape:
+            return self.rows, self.cols
+        return ((2 * self.rows + 1) * shape[0] // (2 * self.shape[0]),
+                (2 * self.cols + 1) * shape[1] // (2 * self.shape[1]))
+
+
+def fixation_union(fixations: Iterable[Fixations], shape: tuple[int, int]) -> np.ndarray:
+    """Binary map of `shape` fixated in any of `fixations`."""
+    union = np.zeros(shape, dtype=bool)
+    for frame_fixations in fixations:
+        union[frame_fixations.scaled(shape)] = True
+    return union
+
+
+def read_map(path: Path) -> np.ndarray | None:
+    """An image (8/16-bit, grey or colour) as a float64 grey map in [0, 1]; None if missing, empty or unreadable."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        return None
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+    scale = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 1.0
+    return image.astype(np.float64) / scale
+
+
+def read_fixations(path: Path, mat_variable: str) -> Fixations | None:
+    """Fixated pixels of a binary fixation map (.png/.jpg, or .mat holding `mat_variable`); None if unreadable."""
+    if path.suffix == ".mat":
+        try:
+            binary = np.asarray(scipy.io.loadmat(str(path))[mat_variable]) > 0
+        except (OSError, ValueError, KeyError, NotImplementedError, scipy.io.matlab.MatReadError):
+            return None
+    else:
+        image = read_map(path)
+        if image is None:
+            return None
+        binary = image > 0
+    if binary.ndim != 2 or binary.size == 0:
+        return None
+    rows, cols = np.nonzero(binary)
+    return Fixations(rows.astype(np.int32), cols.astype(np.int32), binary.shape)
+
+
+# -----------------------------------------------------------------------------
+# Datasets
+
+@dataclass(frozen=True)
+class Frame:
+    """One ground-truth frame: its density map, candidate fixation files and the prediction's file stem."""
+    name: str
+    density_path: Path
+    fixation_paths: tuple[Path, ...]
+    prediction_stem: str
+
+
+@dataclass(frozen=True)
+class Video:
+    """The frames of one video, the folder of its density maps and the .mat variable holding its fixation maps."""
+    name: str
+    frames: tuple[Frame, ...]
+    maps_dir: Path
+    mat_variable: str
+
+
+def list_dhf1k_videos(gt_root: Path) -> list[Video]:
+    """Every GT/<video> folder holding maps/*.png, in name order."""
+    if not gt_root.is_dir():
+        raise InputError(f"ground-truth folder not found: {gt_root}; pass --gt_path the DHF1K annotation folder "
+                         "(holding <video>/maps/*.png and <video>/fixation/)")
+    videos = []
+    for video_dir in sorted(path for path in gt_root.iterdir() if (path / "maps").is_dir()):
+        fixation_dir = video_dir / "fixation"
+        frames = tuple(
+            Frame(density.name, density, (fixation_dir / density.name, fixation_dir / "maps" / f"{density.stem}.mat"),
+                  density.stem)
+            for density in sorted((video_dir / "maps").glob("*.png")))
+        videos.append(Video(video_dir.name, frames, video_dir / "maps", "I"))
+    if not videos:
+        raise InputError(f"no <video>/maps/ folders in {gt_root}; pass --gt_path the DHF1K annotation folder, or "
+                         "--dataset/--split for an audio-visual dataset root")
+    return videos
+
+
+def list_av_videos(gt_root: Path, dataset: str, split: int | None) -> list[Video]:
+    """The test videos of one fold of an audio-visual dataset (STAViS layout), in fold-list order."""
+    if not gt_root.is_dir():
+        raise InputError(f"dataset root not found: {gt_root}; pass --gt_path the folder holding annotations/<dataset>/")
+    if dataset != "DIEM" and split is None:
+        raise InputError(f"--split is required for {dataset}: pass the fold number (e.g. --split 1)")
+    fold_list = fold_list_path(gt_root, dataset, split or 1)
+    videos = []
+    for entry in read_fold_list(fold_list):
+        name = entry.name
+        video_dir = gt_root / "annotations" / dataset / name
+        densities = sorted((video_dir / "maps").glob("eyeMap_*.jpg"), key=lambda path: int(path.stem.split("_")[-1]))
+        frames = []
+        for density in densities:
+            index = int(density.stem.split("_")[-1])
+            frames.append(Frame(density.name, density, (video_dir / f"fixMap_{index:05d}.mat",), f"img_{index:05d}"))
+        videos.append(Video(name, tuple(frames), video_dir / "maps", "eyeMap"))
+    if not any(video.frames for video in videos):
+        raise InputError(f"no maps/eyeMap_*.jpg under {gt_root / 'annotations' / dataset} for the videos of "
+                         f"{fold_list}; check --gt_path (the dataset root) and --dataset")
+    return videos
+
+
+# -----------------------------------------------------------------------------
+# Workers: one video per task
+
+@dataclass(frozen=True)
+class VideoJob:
+    """Everything a worker needs to score one video."""
+    video: Video
+    prediction_dir: Path
+    fixations: tuple[Fixations | None, ...]
+    shuffle_sources: tuple[tuple[Fixations, ...], ...] | None  # dhf1k protocol: other frames' fixations per frame
+    shuffle_map: np.ndarray | None  # --shuffle_map
+    metrics: tuple[str, ...]
+    seed: int
+
+
+@dataclass
+class VideoResult:
+    """Per-frame scores of one video and its problems as (kind, log line or None to count silently)."""
+    name: str
+    rows: list[dict]
+    problems: list[tuple[str, str | None]]
+
+
+def init_worker() -> None:
+    """Use one thread for torch and OpenCV: the pool itself spreads videos over the cores."""
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def load_video_fixations(video: Video) -> tuple[tuple[Fixations | None, ...], list[tuple[str, str | None]]]:
+    """Fixations of every frame of a video (None where the file is missing or unreadable) and the problems met."""
+    fixations, problems = [], []
+    for frame in video.frames:
+        path = next((path for path in frame.fixation_paths if path.is_file()), None)
+        frame_fixations = None if path is None else read_fixations(path, video.mat_variable)
+        if path is None:
+            tried = " or ".join(str(path) for path in frame.fixation_paths)
+            problems.append(("missing_fixation", f"{tried}: fixation map missing; "
+                                                 "nss/auc_j/s_auc/auc_b are NaN for this frame"))
+        elif frame_fixations is None:
+            problems.append(("unreadable_fixation", f"{path}: fixation map empty or unreadable; "
+                                                    "nss/auc_j/s_auc/auc_b are NaN for this frame"))
+        fixations.append(frame_fixations)
+    return tuple(fixations), problems
+
+
+def evaluate_video(job: VideoJob) -> VideoResult:
+    """Score every frame of one video that has a readable ground truth and prediction."""
+    video = job.video
+    result = VideoResult(video.name, [], [])
+    if not video.frames:
+        result.problems.append(("missing_gt_video", f"{video.maps_dir}: no ground-truth maps; video skipped"))
+        return result
+    if not job.prediction_dir.is_dir():
+        result.problems.append(("missing_video", f"{job.prediction_dir}: prediction folder missing; "
+                                                 f"its {len(video.frames)} frames skipped"))
+        result.problems.extend([("missing_prediction", None)] * len(video.frames))
+        return result
+    fixation_counts: dict[tuple[int, int], np.ndarray] = {}  # av protocol, per map size: the video's fixations/pixel
+    resized_shuffle_maps: dict[tuple[int, int], np.ndarray] = {}
+    for index, frame in enumerate(video.frames):
+        density = read_map(frame.density_path)
+        if density is None:
+            result.problems.append(("unreadable_gt", f"{frame.density_path}: ground-truth map empty or unreadable; "
+                                                     "frame skipped"))
+            continue
+        prediction_path = next((path for path in (job.prediction_dir / (frame.prediction_stem + suffix)
+                                                  for suffix in PREDICTION_SUFFIXES) if path.is_file()), None)
+        if prediction_path is None:
+            result.problems.append(("missing_prediction", f"{job.prediction_dir / frame.prediction_stem}.png: "
+                                                          "prediction missing; frame skipped"))
+            continue
+        prediction = read_map(prediction_path)
+        if prediction is None:
+            result.problems.append(("unreadable_prediction", f"{prediction_path}: prediction empty or unreadable; "
+                                                             "frame skipped"))
+            continue
+        if prediction.max() == prediction.min():
+            kind = "zero_prediction" if prediction.max() == 0 else "flat_prediction"
+            result.problems.append((kind, f"{prediction_path}: prediction is flat "
+                                          f"(every pixel {prediction.max():.4g}); scored at chance level"))
+        if density.max() == density.min():
+            result.problems.append(("flat_gt_map", f"{frame.density_path}: ground-truth map is flat; "
+                                                   "cc/sim/kld are NaN for this frame"))
+        shape = density.shape
+        own = job.fixations[index]
+        fixation_map = fixation_union([] if own is None else [own], shape)
+        if not fixation_map.any():
+            result.problems.append(("no_fixations", None))
+        if "s_auc" not in job.metrics:
+            other_map = None
+        elif job.shuffle_map is not None:
+            if shape not in resized_shuffle_maps:
+                resized = cv2.resize(job.shuffle_map.astype(np.uint8), (shape[1], shape[0]),
+                                     interpolation=cv2.INTER_NEAREST)
+                resized_shuffle_maps[shape] = resized > 0
+            other_map = resized_shuffle_maps[shape]
+        elif job.shuffle_sources is not None:
+            other_map = fixation_union(job.shuffle_sources[index], shape)
+        else:
+            if shape not in fixation_counts:
+                fixation_counts[shape] = np.zeros(shape, dtype=np.int32)
+                for frame_fixations in job.fixations:
+                    if frame_fixations is not None:
+                        fixation_counts[shape][frame_fixations.scaled(shape)] += 1
+            other_counts = fixation_counts[shape] - fixation_map  # the same video's other frames only
+            other_map = other_counts > 0
+        if other_map is not None and not other_map.any() and fixation_map.any():
+            result.problems.append(("empty_shuffle_map", None))
+        scores = score_frame(prediction, density, fixation_map, other_map,
+                             frame_seed(video.name, frame.name, job.seed), job.metrics)
+        result.rows.append({"video": video.name, "frame": frame.name, **scores})
+    return result
+
+
+# -----------------------------------------------------------------------------
+# Whole evaluation
+
+def choose_shuffle_sources(videos: Sequence[Video], fixations: Sequence[Sequence[Fixations | None]],
+                           seed: int) -> list[tuple[tuple[Fixations, ...], ...]]:
+    """dhf1k protocol: for every frame, the fixations of SHUFFLE_FRAMES other frames of the set (seeded per frame)."""
+    pool = [(v, f) for v, video_fixations in enumerate(fixations) for f, frame_fixations in enumerate(video_fixations)
+            if frame_fixations is not None and frame_fixations.rows.size]
+    position = {key: i for i, key in enumerate(pool)}
+    sources = []
+    for v, video in enumerate(videos):
+        per_frame = []
+        for f, frame in enumerate(video.frames):
+            own = position.get((v, f))
+            num_candidates = len(pool) - (own is not None)
+            rng = np.random.default_rng([*frame_seed(video.name, frame.name, seed), SHUFFLE_STREAM])
+            picks = rng.choice(num_candidates, size=min(SHUFFLE_FRAMES, num_candidates), replace=False)
+            if own is not None:
+                picks = picks + (picks >= own)  # skip the frame itself
+            per_frame.append(tuple(fixations[pool[p][0]][pool[p][1]] for p in picks))
+        sources.append(tuple(per_frame))
+    return sources
+
+
+def _nanmean(values: Iterable[float]) -> float:
+    """Mean of the non-NaN values, NaN if there are none."""
+    finite = [value for value in values if not math.isnan(value)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+def summarise(results: Sequence[VideoResult], metrics: Sequence[str]) -> dict:
+    """Per-video means, their mean, frame-pooled means and counts, NaN written as None (JSON null)."""
+    rows = [row for result in results for row in result.rows]
+    scored = [result for result in results if result.rows]
+    per_video = {result.name: {m: _nanmean(row[m] for row in result.rows) for m in metrics} for result in scored}
+    problems: dict[str, int] = {}
+    for result in results:
+        for kind, _ in result.problems:
+            problems[kind] = problems.get(kind, 0) + 1
+    summary = {
+        "mean": {m: _nanmean(values[m] for values in per_video.values()) for m in metrics},
+        "frame_mean": {m: _nanmean(row[m] for row in rows) for m in metrics},
+        "per_video": per_video,
+        "frames_per_video": {result.name: len(result.rows) for result in scored},
+        "num_videos": len(scored),
+        "num_frames": len(rows),
+        "nan_frames": sum(any(math.isnan(row[m]) for m in metrics) for row in rows),
+        "nan_counts": {m: sum(math.isnan(row[m]) for row in rows) for m in metrics},
+        "problems": dict(sorted(problems.items())),
+    }
+    return _nan_to_none(summary)
+
+
+def _nan_to_none(value):
+    """Replace NaN floats by None throughout nested dicts, so the JSON is standard."""
+    if isinstance(value, dict):
+        return {key: _nan_to_none(item) for key, item in value.items()}
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def write_csv(path: Path, results: Sequence[VideoResult], metrics: Sequence[str]) -> None:
+    """Per-frame scores, one row per frame, written atomically."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["video", "frame", *metrics])
+    for result in results:
+        for row in result.rows:
+            writer.writerow([row["video"], row["frame"], *(repr(row[m]) for m in metrics)])
+    atomic_write_bytes(path, text.getvalue().encode())
+
+
+def _map_videos(pool: ProcessPoolExecutor | None, function: Callable, jobs: Sequence, description: str) -> Iterator:
+    """Apply `function` to every job on the pool (or here without one); yields outputs in order, with a progress bar."""
+    outputs = pool.map(function, jobs) if pool is not None else map(function, jobs)
+    return iter(tqdm(outputs, total=len(jobs), desc=description, unit="video"))
+
+
+def _log_problems(problems: Iterable[tuple[str, str | None]]) -> None:
+    """One warning line per problem that has a message."""
+    for _, message in problems:
+        if message is not None:
+            log.warning("%s", message)
+
+
+def _format_scores(scores: dict[str, float | None]) -> str:
+    """Scores as 'cc 0.1234  sim ...' for the log."""
+    return "  ".join(f"{name} {'nan' if value is None else f'{value:.4f}'}" for name, value in scores.items())
+
+
+def evaluate(args: argparse.Namespace) -> dict:
+    """Run the whole evaluation described by the command-line arguments; returns the summary written to --output."""
+    gt_root, prediction_root = Path(args.gt_path), Path(args.pred_path)
+    protocol = args.protocol or ("av" if args.dataset else "dhf1k")
+    videos = list_av_videos(gt_root, args.dataset, args.split) if args.dataset else list_dhf1k_videos(gt_root)
+    if not prediction_root.is_dir():
+        raise InputError(f"prediction folder not found: {prediction_root}; pass --pred_path the folder holding "
+                         "<video>/<frame>.png")
+    shuffle_map = None
+    if args.shuffle_map:
+        shuffle_image = read_map(Path(args.shuffle_map))
+        if shuffle_image is None:
+            raise InputError(f"shuffle map missing or unreadable: {args.shuffle_map}; "
+                             "pass --shuffle_map a binary image file")
+        shuffle_map = shuffle_image > 0
+    log.info("%d videos, %d frames, protocol %s, metrics %s", len(videos), sum(len(v.frames) for v in videos),
+             protocol, ",".join(args.metrics))
+
+    workers = max(1, min(args.workers, len(videos)))
+    pool = (ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=init_worker)
+            if workers > 1 else None)
+    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    if pool is None:
+        init_worker()  # per-frame operations are small: extra threads only contend
+    try:
+        fixations, fixation_problems = [], []
+        for video_fixations, problems in _map_videos(pool, load_video_fixations, videos, "fixations"):
+            _log_problems(problems)
+            fixations.append(video_fixations)
+            fixation_problems.append(problems)
+        use_sources = protocol == "dhf1k" and shuffle_map is None and "s_auc" in args.metrics
+        sources = choose_shuffle_sources(videos, fixations, args.seed) if use_sources else [None] * len(videos)
+        jobs = [VideoJob(video, prediction_root / video.name, video_fixations, video_sources, shuffle_map,
+                         tuple(args.metrics), args.seed)
+                for video, video_fixations, video_sources in zip(videos, fixations, sources)]
+        results = []
+        for result, problems in zip(_map_videos(pool, evaluate_video, jobs, "scoring"), fixation_problems):
+            _log_problems(result.problems)
+            result.problems[:0] = problems
+            results.append(result)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        torch.set_num_threads(torch_threads)
+        cv2.setNumThreads(cv2_threads)
+
+    summary = summarise(results, args.metrics)
+    summary.update(protocol=protocol, metrics=list(args.metrics), pred_path=str(prediction_root), gt_path=str(gt_root),
+                   dataset=args.dataset, split=args.split, shuffle_map=args.shuffle_map, seed=args.seed)
+    atomic_write_bytes(args.output, json.dumps(summary, indent=2, allow_nan=False).encode())
+    if args.csv:
+        write_csv(Path(args.csv), results, args.metrics)
+    log.info("%d frames of %d videos scored, %d with NaN metrics; problems: %s", summary["num_frames"],
+             summary["num_videos"], summary["nan_frames"],
+             ", ".join(f"{kind} {count}" for kind, count in summary["problems"].items()) or "none")
+    log.info("mean of video means: %s", _format_scores(summary["mean"]))
+    log.info("mean over frames:    %s", _format_scores(summary["frame_mean"]))
+    log.info("wrote %s%s", args.output, f" and {args.csv}" if args.csv else "")
+    return summary
+
+
+def parse_metrics(text: str) -> tuple[str, ...]:
+    """Comma-separated metric names, checked against METRICS."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in METRICS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown metric(s) {unknown or text!r}; choose from {','.join(METRICS)}")
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pred_path", required=True, help="folder of predictions, <video>/<frame>.png")
+    parser.add_argument("--gt_path", required=True, help="DHF1K annotation folder, or the audio-visual dataset root")
+    parser.add_argument("--output", required=True, help="summary JSON to write")
+    parser.add_argument("--protocol", choices=("dhf1k", "av"), default=None,
+                        help="s_auc's other map: 10 random frames of the set (dhf1k) or the video's other frames (av); "
+                             "default av with --dataset, else dhf1k")
+    parser.add_argument("--shuffle_map", default=None, help="one fixed binary map as s_auc's other map")
+    parser.add_argument("--dataset", default=None, help="audio-visual dataset name (DIEM, Coutrot_db1, AVAD, ...)")
+    parser.add_argument("--split", type=int, default=None, help="fold number of the audio-visual dataset (not DIEM)")
+    parser.add_argument("--metrics", type=parse_metrics, default=METRICS,
+                        help=f"comma-separated subset of {','.join(METRICS)}")
+    parser.add_argument("--csv", default=None, help="also write per-frame scores to this CSV")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (videos in parallel)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the AUC jitter and splits")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: returns 0; 2 after one error line when an input is missing; 1 when no frame could be scored."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        with logging_redirect_tqdm():
+            summary = evaluate(args)
+    except InputError as error:
+        log.error("%s", error)
+        return 2
+    if summary["num_frames"] == 0:
+        log.error("no frame was scored: check --pred_path (%s) against the problems above", args.pred_path)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
