@@ -1,19 +1,15 @@
 """Build every model variant and run it on a synthetic sample clip: a quick check of an install.
 
-Usage: python extras/smoke.py
+Usage (from the repository root): python -m extras.smoke
 """
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from extras.synthetic import disc_paths, render_frames, soundtrack  # noqa: E402
-from model import VARIANTS  # noqa: E402
-from utils import AUDIO_SCALE, IMAGENET_MEAN, IMAGENET_STD, audio_buffer_length  # noqa: E402
+from extras.synthetic import disc_paths, render_frames, soundtrack
+from model import VARIANTS
+from utils import AUDIO_SCALE, IMAGENET_MEAN, IMAGENET_STD, audio_buffer_length
 
 HEIGHT, WIDTH, FPS = 64, 96, 25
 

@@ -1,5 +1,11 @@
 """Synthetic scenes for smoke runs, the bundled sample and tests: discs moving over a textured
-background, with a soundtrack that follows one of them."""
+background, with a soundtrack that follows one of them.
+
+`python -m extras.synthetic [PATH]` (from the repository root) writes the bundled sample video.
+"""
+from fractions import Fraction
+
+import av
 import numpy as np
 
 from utils import AUDIO_RATE
@@ -47,3 +53,48 @@ def gaze_density(paths: np.ndarray, height: int, width: int, watched: int = 0,
     rows, cols = np.mgrid[:height, :width]
     r, c = paths[:, watched, 0, None, None], paths[:, watched, 1, None, None]
     return np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / (2 * sigma ** 2)).astype(np.float32)
+
+
+def write_video(path: str, frames: np.ndarray, fps: float, audio: np.ndarray | None = None,
+                audio_rate: int = AUDIO_RATE, channels: int = 1) -> None:
+    """Encode (N, H, W, 3) uint8 frames, and optionally float audio in [-1, 1], with PyAV.
+
+    .mp4 gets H.264 + AAC (even sizes); .mkv / .avi get lossless FFV1 + PCM (any size), so the
+    decoded frames equal the input frames. Mono audio is copied to `channels` channels.
+    """
+    lossless = not str(path).endswith(".mp4")
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("ffv1" if lossless else "libx264", rate=Fraction(fps).limit_denominator(1000))
+        video.width, video.height = frames.shape[2], frames.shape[1]
+        video.pix_fmt = "bgr0" if lossless else "yuv420p"
+        sound = None
+        if audio is not None:
+            layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
+            sound = container.add_stream("pcm_s16le" if lossless else "aac", rate=audio_rate, layout=layout)
+        for pixels in frames:
+            container.mux(video.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        container.mux(video.encode())
+        if sound is not None:
+            samples = np.repeat(audio[None, :].astype(np.float32), channels, axis=0)
+            step = 1024
+            for offset in range(0, samples.shape[1], step):
+                chunk = np.ascontiguousarray(samples[:, offset:offset + step])
+                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+                frame.rate, frame.pts = audio_rate, offset
+                container.mux(sound.encode(frame))
+            container.mux(sound.encode())
+
+
+def write_sample(path: str, seconds: float = 2.0, fps: float = 10.0, height: int = 180, width: int = 320) -> None:
+    """The bundled sample: two discs for `seconds`, the red one heard as a 440 Hz tone (H.264 + AAC)."""
+    paths = disc_paths(round(seconds * fps), height, width, seed=7)
+    write_video(path, render_frames(paths, height, width, seed=7), fps, soundtrack(paths, fps, sounding=0))
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).with_name("sample.mp4"))
+    write_sample(str(target))
+    print(f"wrote {target} ({target.stat().st_size // 1024} KiB)")

@@ -19,6 +19,15 @@ def golden_state_dict(variant: str) -> dict[str, torch.Tensor]:
     return detweights.state_dict_from_spec(detweights.load_spec(GOLDEN / f"spec_{variant}.json"))
 
 
+def deterministic_weights(model: torch.nn.Module) -> torch.nn.Module:
+    """Give any model the golden generator's weights for its own layout (equal to golden_state_dict
+    where the shapes agree: at other frame sizes only the fusion grid's tensors differ)."""
+    state = {key: torch.from_numpy(detweights.tensor_for(key, tuple(value.shape)))
+             for key, value in model.state_dict().items()}
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
     return GOLDEN

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from conftest import detweights, golden_state_dict
+from conftest import deterministic_weights, detweights, golden_state_dict
 
 import model
 from model import (
@@ -27,17 +27,8 @@ SMALL = (64, 96)
 def small_variant(name: str) -> torch.nn.Module:
     """A variant with the golden weights; the audio-visual ones built for 64x96 frames."""
     variant = VARIANTS[name]
-    if name.startswith("avinet"):
-        m = variant.model_class(**variant.kwargs, frame_size=SMALL)
-        state = golden_state_dict(name)
-        own = m.state_dict()  # the fusion grid (and so a few shapes) follows the frame size
-        state = {k: v if v.shape == own[k].shape else torch.from_numpy(detweights.tensor_for(k, own[k].shape))
-                 for k, v in state.items()}
-    else:
-        m = variant.build()
-        state = golden_state_dict(name)
-    m.load_state_dict(state, strict=True)
-    return m.eval()
+    kwargs = {**variant.kwargs, **({"frame_size": SMALL} if name.startswith("avinet") else {})}
+    return deterministic_weights(variant.model_class(**kwargs))
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))

@@ -1,0 +1,265 @@
+"""Inference: the original's maps from frame folders, video files with their sound, any length, resuming,
+and one clear line for every bad input."""
+import logging
+import shutil
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import deterministic_weights
+from PIL import Image
+from torchvision import transforms
+from torchvision import utils as tv_utils
+
+import generate_result
+import generate_result_audio_visual
+from dataloader import decode_audio
+from extras.synthetic import disc_paths, render_frames, soundtrack, write_video
+from generate_result import window_frames
+from model import VideoAudioSaliencyModel, VideoSaliencyModel
+from utils import IMAGENET_MEAN, IMAGENET_STD
+
+SMALL = (32, 64)
+SMALL_FLAGS = ["--frame_size", "32", "64"]
+
+
+def scene(num_frames: int, height: int = 37, width: int = 53, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Frames and mono audio (10 fps) of two moving discs."""
+    paths = disc_paths(num_frames, height, width, seed=seed)
+    return render_frames(paths, height, width, seed=seed), soundtrack(paths, 10.0)
+
+
+def save_frames(frames: np.ndarray, folder: Path, pattern: str = "{:04d}.png") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(frames, start=1):
+        Image.fromarray(frame).save(folder / pattern.format(i))
+
+
+@pytest.fixture(scope="module")
+def vinet_weights(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("weights") / "vinet8.pt"
+    torch.save(deterministic_weights(VideoSaliencyModel(num_clips=8)).state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def avinet_weights(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("weights") / "avinet_small.pt"
+    torch.save(deterministic_weights(VideoAudioSaliencyModel(frame_size=SMALL)).state_dict(), path)
+    return path
+
+
+def read_maps(folder: Path) -> list[np.ndarray]:
+    return [np.asarray(Image.open(p)) for p in sorted(folder.iterdir())]
+
+
+# ---- the original's loop, written from its description, as the reference --------------------
+
+def original_maps(model: torch.nn.Module, frame_paths: list[Path], clip_size: int) -> dict[str, np.ndarray]:
+    """The seed's generate_result loop: windows of the last T frames, the first T-1 frames from the
+    reversed clips, PIL resize + ToTensor + Normalize, cv2 resize + 11x11 blur, make_grid
+    normalisation and round(x * 255 + 0.5)."""
+    transform = transforms.Compose([transforms.Resize(SMALL), transforms.ToTensor(),
+                                    transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    images = [Image.open(p).convert("RGB") for p in frame_paths]
+    tensors = [transform(image) for image in images]
+    out = {}
+
+    def save(clip: torch.Tensor, index: int) -> None:
+        with torch.no_grad():
+            saliency = model(clip).numpy()[0]
+        width, height = images[index].size
+        blurred = torch.FloatTensor(cv2.GaussianBlur(cv2.resize(saliency, (width, height)), (11, 11), 0))
+        grid = tv_utils.make_grid(blurred, normalize=True)
+        gray = torch.round(grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0)).to(torch.uint8).numpy()[:, :, 0]
+        out[frame_paths[index].name] = gray
+
+    for i in range(clip_size - 1, len(tensors)):
+        clip = torch.stack(tensors[i - clip_size + 1:i + 1], 1)[None]
+        save(clip, i)
+        if i < 2 * clip_size - 2:
+            save(clip.flip(2), i - clip_size + 1)
+    return out
+
+
+def test_window_frames_follow_the_original_and_pad_short_videos():
+    assert window_frames(31, 40, 32) == list(range(32))
+    assert window_frames(39, 40, 32) == list(range(8, 40))
+    assert window_frames(0, 40, 32) == list(range(31, -1, -1))
+    assert window_frames(2, 40, 32) == list(range(33, 1, -1))
+    assert window_frames(0, 5, 8) == [4, 4, 4, 4, 3, 2, 1, 0]   # past the end: the last frame repeats
+    assert window_frames(3, 5, 8) == [4] * 7 + [3]
+    assert window_frames(0, 1, 8) == [0] * 8
+
+
+def test_frame_folders_give_the_originals_maps(tmp_path, vinet_weights):
+    frames, _ = scene(17)
+    save_frames(frames, tmp_path / "data" / "v1" / "images")
+    save_frames(frames[:3], tmp_path / "data" / "v0" / "images", "{:04d}.jpg")
+    status = generate_result.main(["--path_indata", str(tmp_path / "data"), "--save_path", str(tmp_path / "out"),
+                                   "--file_weight", str(vinet_weights), "--clip_size", "8", *SMALL_FLAGS])
+    assert status == 0
+
+    model = VideoSaliencyModel(num_clips=8)
+    model.load_state_dict(torch.load(vinet_weights, weights_only=True))
+    want = original_maps(model.eval(), sorted((tmp_path / "data" / "v1" / "images").iterdir()), 8)
+    got = sorted((tmp_path / "out" / "v1").iterdir())
+    assert [p.name for p in got] == sorted(want) == [f"{i:04d}.png" for i in range(1, 18)]
+    for path in got:
+        gray = np.asarray(Image.open(path))
+        assert gray.shape == (37, 53) and gray.dtype == np.uint8
+        assert np.array_equal(gray, want[path.name]), path.name
+    # the 3-frame video, shorter than a clip, still gets a JPEG map per frame
+    short = sorted((tmp_path / "out" / "v0").iterdir())
+    assert [p.name for p in short] == ["0001.jpg", "0002.jpg", "0003.jpg"]
+    assert Image.open(short[0]).format == "JPEG"
+
+
+def test_batches_give_the_same_maps_and_a_rerun_resumes(tmp_path, vinet_weights):
+    frames, _ = scene(12, seed=1)
+    save_frames(frames, tmp_path / "data" / "clip" / "images")
+    common = ["--path_indata", str(tmp_path / "data"), "--file_weight", str(vinet_weights), "--clip_size", "8",
+              *SMALL_FLAGS]
+    assert generate_result.main([*common, "--save_path", str(tmp_path / "one")]) == 0
+    assert generate_result.main([*common, "--save_path", str(tmp_path / "three"), "--batch_size", "3"]) == 0
+    assert all(np.array_equal(a, b) for a, b in zip(read_maps(tmp_path / "one" / "clip"),
+                                                   read_maps(tmp_path / "three" / "clip"), strict=True))
+
+    out = tmp_path / "three" / "clip"
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    kept = read_maps(out)
+    (out / "0002.png").unlink()
+    (out / "0011.png").unlink()
+    assert generate_result.main([*common, "--save_path", str(tmp_path / "three"), "--batch_size", "3"]) == 0
+    after = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert sorted(name for name in after if after[name] != before[name]) == ["0002.png", "0011.png"]
+    assert all(np.array_equal(a, b) for a, b in zip(kept, read_maps(out), strict=True))
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "no temporary files are left"
+
+
+@pytest.mark.parametrize("num_frames,suffix", [(1, ".avi"), (5, ".mkv"), (40, ".mkv")])
+def test_videos_of_any_length_give_a_map_per_frame_equal_to_their_frame_folder(tmp_path, vinet_weights,
+                                                                               num_frames, suffix):
+    frames, _ = scene(num_frames, seed=num_frames)
+    write_video(str(tmp_path / f"walk{suffix}"), frames, 10.0)
+    save_frames(frames, tmp_path / "folders" / "walk" / "images", "{:05d}.png")
+    common = ["--file_weight", str(vinet_weights), "--clip_size", "8", *SMALL_FLAGS]
+    assert generate_result.main(["--video", str(tmp_path / f"walk{suffix}"), "--save_path", str(tmp_path / "v"),
+                                 *common]) == 0
+    assert generate_result.main(["--path_indata", str(tmp_path / "folders"), "--save_path", str(tmp_path / "f"),
+                                 *common]) == 0
+    from_video, from_folder = sorted((tmp_path / "v" / "walk").iterdir()), sorted((tmp_path / "f" / "walk").iterdir())
+    assert [p.name for p in from_video] == [f"{i:05d}.png" for i in range(1, num_frames + 1)]
+    for a, b in zip(from_video, from_folder, strict=True):
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+        assert np.asarray(Image.open(a)).shape == (37, 53)
+
+
+def write_audio_visual_root(root: Path, name: str, frames: np.ndarray, wave: np.ndarray, fps: float = 10.0) -> None:
+    """The STAViS layout for one AVAD video in fold 1, the wav as float samples at 22,050 Hz."""
+    save_frames(frames, root / "video_frames" / "AVAD" / name, "img_{:05d}.png")
+    wav = root / "video_audio" / "AVAD" / name / f"{name}.wav"
+    wav.parent.mkdir(parents=True)
+    with av.open(str(wav), "w") as container:
+        stream = container.add_stream("pcm_f32le", rate=22050, layout="mono")
+        if len(wave):
+            frame = av.AudioFrame.from_ndarray(wave[None].astype(np.float32), format="flt", layout="mono")
+            frame.rate = 22050
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    (root / "fold_lists").mkdir()
+    (root / "fold_lists" / "AVAD_list_test_1_fps.txt").write_text(f"{name} {len(frames)} {fps}\n")
+
+
+def test_six_channel_video_equals_its_audio_visual_dataset_layout(tmp_path, avinet_weights):
+    frames, wave = scene(34, seed=6)
+    write_video(str(tmp_path / "talk.mkv"), frames, 10.0, wave, channels=6)
+    decoded = decode_audio(tmp_path / "talk.mkv", rate=22050)
+    write_audio_visual_root(tmp_path / "root", "talk", frames, decoded.samples / 256)
+
+    common = ["--file_weight", str(avinet_weights), *SMALL_FLAGS, "--batch_size", "2"]
+    assert generate_result_audio_visual.main(["--video", str(tmp_path / "talk.mkv"), "--save_path",
+                                              str(tmp_path / "v"), "--overlay", str(tmp_path / "o.mp4"), *common]) == 0
+    assert generate_result_audio_visual.main(["--path_indata", str(tmp_path / "root"), "--dataset", "AVAD",
+                                              "--split", "1", "--use_sound", "True", "--save_path",
+                                              str(tmp_path / "f"), *common]) == 0
+    from_video, from_folder = read_maps(tmp_path / "v" / "talk"), read_maps(tmp_path / "f" / "talk")
+    assert len(from_video) == len(from_folder) == 34
+    assert all(np.array_equal(a, b) for a, b in zip(from_video, from_folder, strict=True))
+
+    with av.open(str(tmp_path / "o.mp4")) as overlay:
+        assert overlay.streams.video[0].frames == 34
+        assert overlay.streams.video[0].average_rate == 10
+        assert overlay.streams.audio[0].rate == 22050
+        assert overlay.streams.audio[0].duration * overlay.streams.audio[0].time_base > 3.3
+
+
+def test_silenced_sound_changes_avinets_maps(tmp_path, avinet_weights):
+    frames, wave = scene(33, seed=3)
+    write_video(str(tmp_path / "s.mkv"), frames, 10.0, wave)  # mono
+    common = ["--video", str(tmp_path / "s.mkv"), "--file_weight", str(avinet_weights), *SMALL_FLAGS]
+    assert generate_result_audio_visual.main([*common, "--save_path", str(tmp_path / "a")]) == 0
+    assert generate_result_audio_visual.main([*common, "--save_path", str(tmp_path / "b"),
+                                              "--audio_ablation", "silence"]) == 0
+    differing = sum(not np.array_equal(a, b) for a, b in zip(read_maps(tmp_path / "a" / "s"),
+                                                             read_maps(tmp_path / "b" / "s"), strict=True))
+    assert differing >= 30
+
+
+def error_line(caplog) -> str:
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+def test_bad_inputs_give_one_line_naming_the_file(tmp_path, vinet_weights, avinet_weights, caplog):
+    frames, _ = scene(6)
+    write_video(str(tmp_path / "mute.mkv"), frames, 10.0)
+    caplog.set_level(logging.INFO)
+
+    assert generate_result_audio_visual.main(["--video", str(tmp_path / "mute.mkv"), "--file_weight",
+                                              str(avinet_weights), *SMALL_FLAGS]) == 2
+    assert "mute.mkv has no audio track" in error_line(caplog) and "--use_sound False" in error_line(caplog)
+
+    caplog.clear()
+    assert generate_result.main(["--path_indata", str(tmp_path / "missing"), "--file_weight", str(vinet_weights)]) == 2
+    assert "input folder not found" in error_line(caplog) and "missing" in error_line(caplog)
+
+    caplog.clear()
+    (tmp_path / "notes.txt").write_text("hello")
+    assert generate_result.main(["--video", str(tmp_path / "notes.txt")]) == 2
+    assert "unsupported video file" in error_line(caplog) and "notes.txt" in error_line(caplog)
+
+    caplog.clear()
+    assert generate_result.main(["--video", str(tmp_path / "mute.mkv"), "--file_weight", str(avinet_weights)]) == 2
+    assert "'avinet' layout" in error_line(caplog) or "'avinet'" in error_line(caplog)
+    assert "avinet_small.pt" in error_line(caplog)
+
+    caplog.clear()
+    save_frames(frames, tmp_path / "data" / "good" / "images")
+    save_frames(frames, tmp_path / "data" / "broken" / "images")
+    (tmp_path / "data" / "broken" / "images" / "0004.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    assert generate_result.main(["--path_indata", str(tmp_path / "data"), "--save_path", str(out), "--file_weight",
+                                 str(vinet_weights), "--clip_size", "8", *SMALL_FLAGS]) == 1
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("cannot read frame" in m and "0004.png" in m for m in messages)
+    assert len(list((out / "good").iterdir())) == 6, "the other videos are still processed"
+
+
+def test_an_empty_wav_and_a_missing_fold_list_are_named(tmp_path, avinet_weights, caplog):
+    frames, _ = scene(4)
+    write_audio_visual_root(tmp_path / "root", "quiet", frames, np.zeros(0, np.float32))
+    caplog.set_level(logging.INFO)
+    args = ["--path_indata", str(tmp_path / "root"), "--dataset", "AVAD", "--file_weight", str(avinet_weights),
+            *SMALL_FLAGS]
+    assert generate_result_audio_visual.main(args) == 2
+    assert "quiet.wav" in error_line(caplog)
+
+    caplog.clear()
+    shutil.rmtree(tmp_path / "root" / "fold_lists")
+    assert generate_result_audio_visual.main([*args, "--split", "7"]) == 2
+    assert "fold list not found" in error_line(caplog) and "AVAD_list_test_7_fps.txt" in error_line(caplog)
