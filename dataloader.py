@@ -5,15 +5,27 @@ Frames are preprocessed exactly as the original (PIL bilinear resize to 224x384,
 normalisation); a clip's audio is its frames' excerpt under a Hann window, centred in SoundNet's
 zero buffer, as in the original's generate and training code.
 """
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+import scipy.io
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from utils import AUDIO_SCALE, FRAME_SIZE, IMAGENET_MEAN, IMAGENET_STD, InputError
+from utils import (
+    AUDIO_SCALE,
+    CLIP_LENGTH,
+    FRAME_SIZE,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    InputError,
+    audio_buffer_length,
+    resize_map,
+)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
@@ -218,14 +230,372 @@ def probe_video(path: str | Path) -> VideoInfo:
     return VideoInfo(path, times, fps, size)
 
 
-def decode_frames(path: str | Path):
-    """Yield the frames of a video's first video track as RGB PIL images, in presentation order."""
+def decode_video_frames(path: str | Path) -> Iterator[av.VideoFrame]:
+    """Yield the decoded frames of a video's first video track, in presentation order."""
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                yield frame.to_image()
+            yield from container.decode(stream)
     except av.error.FFmpegError as error:
         raise InputError(f"cannot decode video {path}: {error}") from error
 
+
+def decode_frames(path: str | Path) -> Iterator[Image.Image]:
+    """Yield the frames of a video's first video track as RGB PIL images, in presentation order."""
+    return (frame.to_image() for frame in decode_video_frames(path))
+
+
+# ----------------------------------------------------------------------------------------------
+# Training datasets
+#
+# Every dataset yields one dict per clip: "clip" (3, T, H, W) frames made by frame_tensor; "map", the
+# density of the clip's LAST frame as float32 in [0, 1]; "fixations", that frame's binary fixation
+# map (when asked for); "audio" (1, L, 1) on the audio-visual sets with sound. Training targets are
+# resized to the frame size, validation targets keep their own size. Training draws clips_per_video
+# clips per video per epoch at random starts seeded by (seed, dataset, epoch, index), so any worker
+# count and a resumed run draw the same clips; validation takes the original's fixed starts. Target
+# frames whose map is empty are redrawn in training and left out of validation. Layouts are checked
+# when a dataset is built, so a missing or malformed folder fails at start-up.
+
+TRAIN, VALIDATION = "train", "val"
+AUDIO_ABLATIONS = ("none", "silence", "shuffle")
+RANDOM_DRAWS = 20      # random starts tried before a training clip falls back to scanning its video
+AUDIO_CACHE_SIZE = 4   # decoded soundtracks kept per worker
+
+
+def read_density(path: str | Path) -> np.ndarray:
+    """An 8-bit saliency map image as a float32 (h, w) array in [0, 1]."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("L"), dtype=np.float32) / np.float32(255)
+    except (OSError, UnidentifiedImageError) as error:
+        raise InputError(f"cannot read saliency map {path}: {error.__class__.__name__}") from error
+
+
+def read_fixations(path: str | Path) -> np.ndarray:
+    """A binary fixation map as float32 0/1: an image (nonzero = fixated) or a .mat file holding
+    `eyeMap` (the audio-visual sets) or `I` (DHF1K)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".mat":
+            variables = scipy.io.loadmat(str(path))
+            name = next((key for key in ("eyeMap", "I") if key in variables), None)
+            if name is None:
+                raise InputError(f"{path} holds no fixation map (variable eyeMap or I)")
+            binary = np.asarray(variables[name])
+        else:
+            with Image.open(path) as image:
+                binary = np.asarray(image.convert("L"))
+    except (OSError, ValueError, UnidentifiedImageError, scipy.io.matlab.MatReadError) as error:
+        raise InputError(f"cannot read fixation map {path}: {error.__class__.__name__}") from error
+    if binary.ndim != 2:
+        raise InputError(f"fixation map {path} has shape {binary.shape}, expected (height, width)")
+    return (binary > 0).astype(np.float32)
+
+
+def resize_fixations(fixations: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A binary map moved to size (height, width) pixel by pixel, so that no fixation is lost to interpolation."""
+    rows, cols = np.nonzero(fixations)
+    height, width = fixations.shape
+    resized = np.zeros(size, np.float32)
+    resized[(2 * rows + 1) * size[0] // (2 * height), (2 * cols + 1) * size[1] // (2 * width)] = 1
+    return resized
+
+
+def clip_frame_indices(num_frames: int, start: int, clip_length: int) -> list[int]:
+    """The frames of the clip starting at `start`; a video shorter than a clip repeats its first frame
+    at the front, as the original pads Hollywood-2 and UCF-Sports."""
+    if num_frames < clip_length:
+        return [0] * (clip_length - num_frames) + list(range(num_frames))
+    return list(range(start, start + clip_length))
+
+
+@dataclass(frozen=True)
+class AnnotatedVideo:
+    """One video's frames with their saliency maps and fixation maps (frame i goes with map i), and
+    its soundtrack and frame rate on the audio-visual sets."""
+
+    name: str
+    frames: tuple[Path, ...]
+    maps: tuple[Path, ...]
+    fixations: tuple[Path, ...] = ()
+    audio: Path | None = None
+    fps: float = 0.0
+
+
+def _image_names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def list_frame_folder_videos(root: str | Path, fixations: bool = True) -> list[AnnotatedVideo]:
+    """The videos of a DHF1K / Hollywood-2 / UCF-Sports folder: <root>/<video>/images, maps and fixation
+    (PNGs named as the maps, or DHF1K's fixation/maps/<name>.mat), frames paired with maps in name order."""
+    root = Path(root)
+    layout = "<video>/images/, <video>/maps/ and <video>/fixation/"
+    if not root.is_dir():
+        raise InputError(f"dataset folder not found: {root} (expected {layout} inside)")
+    videos = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for part in ("images", "maps"):
+            if not (folder / part).is_dir() or not _image_names(folder / part):
+                raise InputError(f"{folder / part} is missing or holds no images (expected {layout} in {root})")
+        frames, maps = _image_names(folder / "images"), _image_names(folder / "maps")
+        if len(frames) != len(maps):
+            raise InputError(f"{folder} has {len(frames)} frames in images/ but {len(maps)} maps in maps/; "
+                             "every frame needs its saliency map")
+        fixation_paths = ()
+        if fixations:
+            fixation_folder = folder / "fixation"
+            present = set(_image_names(fixation_folder)) if fixation_folder.is_dir() else set()
+            if (fixation_folder / "maps").is_dir():
+                present |= {p.name for p in (fixation_folder / "maps").glob("*.mat")}
+            fixation_paths = tuple(fixation_folder / name if name in present else fixation_folder / "maps" /
+                                   f"{Path(name).stem}.mat" for name in maps)
+            missing = [p for p in fixation_paths if p.name not in present]
+            if missing:
+                raise InputError(f"{len(missing)} fixation maps missing in {fixation_folder}, e.g. {missing[0].name} "
+                                 "(a binary PNG named as each map in maps/)")
+        videos.append(AnnotatedVideo(folder.name, tuple(folder / "images" / n for n in frames),
+                                     tuple(folder / "maps" / n for n in maps), fixation_paths))
+    if not videos:
+        raise InputError(f"no video folders in {root} (expected {layout})")
+    return videos
+
+
+def _numbered(folder: Path, prefix: str, suffix: str) -> dict[int, str]:
+    """{number: name} of the files prefix<number>suffix in a folder."""
+    numbered = {}
+    for path in folder.iterdir():
+        number = path.name.removeprefix(prefix).removesuffix(suffix)
+        if path.name.startswith(prefix) and path.name.endswith(suffix) and number.isdigit():
+            numbered[int(number)] = path.name
+    return numbered
+
+
+def list_audio_visual_videos(root: str | Path, dataset: str, split: int, mode: str = TRAIN,
+                             fixations: bool = True, audio: bool = True) -> list[AnnotatedVideo]:
+    """The videos of one fold of an audio-visual set in the STAViS layout (training: the fold's train
+    list, validation: its test list), sorted by name: video_frames/<ds>/<video>/img_%05d.jpg,
+    annotations/<ds>/<video>/maps/eyeMap_%05d.jpg and fixMap_%05d.mat, video_audio/<ds>/<video>/<video>.wav."""
+    root = Path(root)
+    if dataset not in AUDIO_VISUAL_DATASETS:
+        raise InputError(f"unknown audio-visual dataset {dataset!r}; choose from {', '.join(AUDIO_VISUAL_DATASETS)}")
+    entries = read_fold_list(fold_list_path(root, dataset, split, "train" if mode == TRAIN else "test"))
+    videos = []
+    for entry in sorted(entries, key=lambda e: e.name):
+        frame_folder = root / "video_frames" / dataset / entry.name
+        annotation_folder = root / "annotations" / dataset / entry.name
+        for folder in (frame_folder, annotation_folder / "maps"):
+            if not folder.is_dir():
+                raise InputError(f"folder not found: {folder} (the STAViS layout: video_frames/, annotations/, "
+                                 f"video_audio/ under {root})")
+        maps = _numbered(annotation_folder / "maps", "eyeMap_", ".jpg")
+        if not maps:
+            raise InputError(f"no eyeMap_%05d.jpg maps in {annotation_folder / 'maps'}")
+        numbers = sorted(maps)
+        frames = _numbered(frame_folder, "img_", ".jpg")
+        missing = [n for n in numbers if n not in frames]
+        if missing:
+            raise InputError(f"{frame_folder} lacks {len(missing)} frames that have maps, "
+                             f"e.g. img_{missing[0]:05d}.jpg")
+        fixation_paths = ()
+        if fixations:
+            present = _numbered(annotation_folder, "fixMap_", ".mat")
+            missing = [n for n in numbers if n not in present]
+            if missing:
+                raise InputError(f"{annotation_folder} lacks {len(missing)} fixation maps, "
+                                 f"e.g. fixMap_{missing[0]:05d}.mat")
+            fixation_paths = tuple(annotation_folder / present[n] for n in numbers)
+        wav = root / "video_audio" / dataset / entry.name / f"{entry.name}.wav"
+        if audio and not wav.is_file():
+            raise InputError(f"audio file not found: {wav}")
+        if audio and entry.fps <= 0:
+            raise InputError(f"{entry.name} has frame rate {entry.fps} in the fold list of {dataset}; it must be > 0")
+        videos.append(AnnotatedVideo(entry.name, tuple(frame_folder / frames[n] for n in numbers),
+                                     tuple(annotation_folder / "maps" / maps[n] for n in numbers), fixation_paths,
+                                     wav if audio else None, entry.fps))
+    return videos
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Clips of annotated videos with the saliency of their last frame (see the section comment).
+
+    Validation clips start every validation_step * clip_length frames (subclasses set the original's step).
+    """
+
+    validation_step = 4
+
+    def __init__(self, videos: list[AnnotatedVideo], mode: str = TRAIN, clip_length: int = CLIP_LENGTH,
+                 frame_size: tuple[int, int] = FRAME_SIZE, fixations: bool = True, seed: int = 0,
+                 clips_per_video: int = 1, name: str = ""):
+        if mode not in (TRAIN, VALIDATION):
+            raise ValueError(f"mode must be {TRAIN!r} or {VALIDATION!r}, got {mode!r}")
+        self.videos = videos
+        self.mode = mode
+        self.clip_length = clip_length
+        self.frame_size = tuple(frame_size)
+        self.with_fixations = fixations
+        self.seed = seed
+        self.clips_per_video = clips_per_video
+        self.name = name
+        self.salt = zlib.crc32(name.encode())
+        self.epoch = 0
+        self.items = []
+        if mode == VALIDATION:
+            self.items = [(v, start) for v, video in enumerate(videos)
+                          for start in self.validation_starts(len(video.maps))
+                          if read_density(video.maps[self.target_frame(video, start)]).max() > 0]
+            if not self.items:
+                raise InputError(f"no validation clips in {name}: videos need more than {clip_length} frames "
+                                 "and non-empty saliency maps")
+
+    def validation_starts(self, num_frames: int) -> list[int]:
+        """First frames of the validation clips of a video of num_frames frames."""
+        return list(range(0, num_frames - self.clip_length, self.validation_step * self.clip_length))
+
+    def target_frame(self, video: AnnotatedVideo, start: int) -> int:
+        return clip_frame_indices(len(video.maps), start, self.clip_length)[-1]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose random clips training draws (call before creating the epoch's loader iterator)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.videos) * self.clips_per_video if self.mode == TRAIN else len(self.items)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if self.mode == TRAIN:
+            video_index = index % len(self.videos)
+            start, density = self.draw_start(video_index, index)
+        else:
+            (video_index, start), density = self.items[index], None
+        return self.load_clip(video_index, start, density)
+
+    def draw_start(self, video_index: int, index: int) -> tuple[int, np.ndarray]:
+        """A random start whose target map is not empty, and that map."""
+        video = self.videos[video_index]
+        rng = np.random.default_rng([self.seed, self.salt, self.epoch, index])
+        num_starts = max(1, len(video.maps) - self.clip_length + 1)
+        for attempt in range(RANDOM_DRAWS + num_starts):
+            start = int(rng.integers(num_starts)) if attempt < RANDOM_DRAWS else attempt - RANDOM_DRAWS
+            density = read_density(video.maps[self.target_frame(video, start)])
+            if density.max() > 0:
+                return start, density
+        raise InputError(f"every saliency map of {video.name} that ends a clip is empty "
+                         f"({video.maps[0].parent}); remove the video from the dataset")
+
+    def load_clip(self, video_index: int, start: int, density: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """The sample dict of the clip of a video starting at `start`."""
+        video = self.videos[video_index]
+        indices = clip_frame_indices(len(video.maps), start, self.clip_length)
+        clip = torch.stack([frame_tensor(read_image(video.frames[i]), self.frame_size) for i in indices], dim=1)
+        density = read_density(video.maps[indices[-1]]) if density is None else density
+        fixations = read_fixations(video.fixations[indices[-1]]) if self.with_fixations else None
+        if self.mode == TRAIN:
+            height, width = self.frame_size
+            density = resize_map(density, (width, height))
+            fixations = None if fixations is None else resize_fixations(fixations, self.frame_size)
+        sample = {"clip": clip, "map": torch.from_numpy(density)}
+        if fixations is not None:
+            sample["fixations"] = torch.from_numpy(fixations)
+        return sample
+
+
+class DHF1KDataset(ClipDataset):
+    """DHF1K: <root>/<video>/images, maps (8-bit density), fixation (binary PNG), any file names
+    (sorted); validation clips every 4 clip lengths, as the original."""
+
+    def __init__(self, root: str | Path, mode: str = TRAIN, clip_length: int = CLIP_LENGTH,
+                 frame_size: tuple[int, int] = FRAME_SIZE, fixations: bool = True, seed: int = 0,
+                 clips_per_video: int = 1):
+        super().__init__(list_frame_folder_videos(root, fixations), mode, clip_length, frame_size, fixations, seed,
+                         clips_per_video, name=f"{type(self).__name__} {root}")
+
+
+class HollywoodUCFDataset(DHF1KDataset):
+    """Hollywood-2 and UCF-Sports: <root>/<clip>/images, maps, fixation; clips shorter than the clip
+    length are padded with their first frame; validation clips every clip length (one for a short clip)."""
+
+    validation_step = 1
+
+    def validation_starts(self, num_frames: int) -> list[int]:
+        return super().validation_starts(num_frames) + ([0] if num_frames <= self.clip_length else [])
+
+
+class AudioVisualDataset(ClipDataset):
+    """One of the six audio-visual sets (STAViS layout), one fold; validation clips every 2 clip lengths.
+
+    With use_sound each sample has the clip's "audio" as inference makes it (load_wav,
+    frame_audio_windows, clip_audio). audio_ablation replaces it: "silence" with zeros, "shuffle" with
+    the audio at the same time of another video of the set (a fixed, seeded choice per video).
+    """
+
+    validation_step = 2
+
+    def __init__(self, root: str | Path, dataset: str, split: int, mode: str = TRAIN,
+                 clip_length: int = CLIP_LENGTH, frame_size: tuple[int, int] = FRAME_SIZE, use_sound: bool = True,
+                 fixations: bool = True, audio_ablation: str = "none", seed: int = 0, clips_per_video: int = 1):
+        if audio_ablation not in AUDIO_ABLATIONS:
+            raise ValueError(f"audio_ablation must be one of {AUDIO_ABLATIONS}, got {audio_ablation!r}")
+        videos = list_audio_visual_videos(root, dataset, split, mode, fixations, audio=use_sound)
+        super().__init__(videos, mode, clip_length, frame_size, fixations, seed, clips_per_video,
+                         name=f"{dataset} split {split} ({mode})")
+        self.use_sound = use_sound
+        self.audio_ablation = audio_ablation
+        self.buffer_length = audio_buffer_length(clip_length)
+        if use_sound and audio_ablation == "shuffle":
+            if len(videos) < 2:
+                raise InputError(f"audio_ablation 'shuffle' needs two videos or more; {self.name} has {len(videos)}")
+            rng = np.random.default_rng([seed, self.salt])
+            self.audio_partner = [(v + int(rng.integers(1, len(videos)))) % len(videos) for v in range(len(videos))]
+        self._audio_cache: dict[int, Audio] = {}
+
+    def load_clip(self, video_index: int, start: int, density: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        sample = super().load_clip(video_index, start, density)
+        if self.use_sound:
+            sample["audio"] = self.clip_audio_input(video_index, start)
+        return sample
+
+    def clip_audio_input(self, video_index: int, start: int) -> torch.Tensor:
+        """SoundNet's (1, L, 1) input for the clip, after the ablation."""
+        if self.audio_ablation == "silence":
+            return torch.zeros(1, self.buffer_length, 1)
+        if self.audio_ablation == "shuffle":
+            video_index = self.audio_partner[video_index]
+            start = min(start, max(0, len(self.videos[video_index].maps) - self.clip_length))
+        video = self.videos[video_index]
+        audio = self.soundtrack(video_index)
+        num_frames = len(video.maps)
+        starts, ends = frame_audio_windows(np.arange(num_frames) * (1.0 / video.fps), video.fps, audio)
+        return clip_audio(audio, starts, ends, start, self.clip_length, self.buffer_length)
+
+    def soundtrack(self, video_index: int) -> Audio:
+        """The decoded .wav of a video, from a small per-worker cache."""
+        if video_index not in self._audio_cache:
+            if len(self._audio_cache) >= AUDIO_CACHE_SIZE:
+                self._audio_cache.pop(next(iter(self._audio_cache)))
+            self._audio_cache[video_index] = load_wav(self.videos[video_index].audio)
+        return self._audio_cache[video_index]
+
+
+class SoundDataset(torch.utils.data.ConcatDataset):
+    """The audio-visual sets of one fold together (the original trains on all six at once)."""
+
+    def __init__(self, root: str | Path, split: int, mode: str = TRAIN,
+                 datasets: tuple[str, ...] = AUDIO_VISUAL_DATASETS, **options):
+        super().__init__([AudioVisualDataset(root, name, split, mode, **options) for name in datasets])
+
+    def set_epoch(self, epoch: int) -> None:
+        for dataset in self.datasets:
+            dataset.set_epoch(epoch)
+
+
+def collate_clips(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+    """Batch samples: tensors of one shape are stacked, others (validation maps of different sizes) kept as lists."""
+    batch = {}
+    for key in samples[0]:
+        values = [sample[key] for sample in samples]
+        same_shape = all(value.shape == values[0].shape for value in values)
+        batch[key] = torch.stack(values) if same_shape else values
+    return batch

@@ -5,6 +5,7 @@ The module names reproduce the original implementation's state-dict layout (gith
 samyak0210/ViNet), so its checkpoints load with strict=True. Architecture comes first; the
 weight files (S3D Kinetics-400, SoundNet8, released checkpoints) are handled at the end.
 """
+import copy
 import functools
 import math
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from utils import CLIP_LENGTH, FRAME_SIZE, InputError, audio_buffer_length
 
@@ -420,6 +422,26 @@ class VideoAudioSaliencyFusionModel(_AudioVisualModel):
         return self.visual_model.decode(torch.cat((video, sound), 1), hierarchies)
 
 
+def fuse_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of a model for inference with each batch norm folded into the convolution before it
+    (eval-mode statistics): the same function with fewer passes over memory. Its state dict is no
+    longer the original's layout; keep the unfused model for checkpoints and training."""
+    model = copy.deepcopy(model).eval()
+    for module in list(model.modules()):
+        if isinstance(module, BasicConv3d):
+            pairs = [("conv", "bn")]
+        elif isinstance(module, SepConv3d):
+            pairs = [("conv_s", "bn_s"), ("conv_t", "bn_t")]
+        elif isinstance(module, SoundNet):
+            pairs = [(f"conv{i}", f"batchnorm{i}") for i in range(1, len(SOUNDNET_LAYERS) + 1)]
+        else:
+            continue
+        for conv, norm in pairs:
+            setattr(module, conv, fuse_conv_bn_eval(getattr(module, conv), getattr(module, norm)))
+            setattr(module, norm, nn.Identity())
+    return model
+
+
 # Clean names for new code; the original names above keep working.
 ViNet = VideoSaliencyModel
 AViNet = VideoAudioSaliencyModel
@@ -482,7 +504,9 @@ def identify_variant(state_dict: Mapping[str, torch.Tensor]) -> tuple[str, bool]
     return best, distance(best) == 0
 
 
-def _read_weights(path: str | Path, source: str) -> dict:
+def read_weights(path: str | Path, source: str) -> dict:
+    """A weights file's contents via torch.load(weights_only=True); InputError naming the file (and, when it
+    is missing, where to get it: source is "checkpoint", "s3d" or "soundnet")."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"weights file not found: {path} (get {WEIGHT_SOURCES[source]})")
@@ -535,7 +559,7 @@ def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, torch.Ten
 def load_checkpoint(model: nn.Module, path: str | Path) -> None:
     """Load a ViNet/AViNet checkpoint (plain, DataParallel 'module.' prefix, {'state_dict'} or
     {'model'} wrapped) into model with strict=True."""
-    load_state_dict_checked(model, unwrap_state_dict(_read_weights(path, "checkpoint")), str(path))
+    load_state_dict_checked(model, unwrap_state_dict(read_weights(path, "checkpoint")), str(path))
 
 
 # S3D's Kinetics weights come as one Sequential: TASED-Net's `base.<i>` and torchvision's
@@ -602,9 +626,9 @@ def _load_part(module: nn.Module, state_dict: dict[str, torch.Tensor], path: str
 
 def load_s3d_weights(encoder: S3DEncoder, path: str | Path) -> None:
     """Load S3D Kinetics-400 weights (TASED-Net's S3D_kinetics400.pt or torchvision's s3d) strictly."""
-    _load_part(encoder, s3d_encoder_state_dict(_read_weights(path, "s3d")), path, "the S3D encoder")
+    _load_part(encoder, s3d_encoder_state_dict(read_weights(path, "s3d")), path, "the S3D encoder")
 
 
 def load_soundnet_weights(soundnet: SoundNet, path: str | Path) -> None:
     """Load SoundNet8 weights (soundnet8_final.pth: conv1..conv8_objs/conv8_scns, batchnorm1..7) strictly."""
-    _load_part(soundnet, unwrap_state_dict(_read_weights(path, "soundnet")), path, "SoundNet8")
+    _load_part(soundnet, unwrap_state_dict(read_weights(path, "soundnet")), path, "SoundNet8")

@@ -1,0 +1,187 @@
+"""train.py at tiny sizes: flags, errors, the files a run writes, exact resume, gradient accumulation,
+two processes against one, AViNet from a ViNet checkpoint, and that training learns."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import train
+from dataloader import VALIDATION, DHF1KDataset
+from extras.learning_evidence import centre_bias_scores, sounding
+from extras.make_datasets import write_audio_visual, write_dhf1k
+from model import VideoAudioSaliencyModel, VideoSaliencyModel, load_checkpoint
+from utils import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_SIZE = (36, 64)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("train_data")
+    write_dhf1k(root / "train", num_videos=4, num_frames=24, size=DATA_SIZE, seed=0)
+    write_dhf1k(root / "val", num_videos=2, num_frames=24, size=DATA_SIZE, seed=100)
+    write_audio_visual(root / "av", datasets=("DIEM",), videos_per_dataset=3, num_frames=40, size=DATA_SIZE)
+    return root
+
+
+def vinet_flags(data: Path, out: Path, *extra: str) -> list[str]:
+    """A ViNet run on 8-frame 32x64 clips: 4 training videos, 2 validation clips."""
+    return ["--train_path_data", str(data / "train"), "--val_path_data", str(data / "val"), "--clip_size", "8",
+            "--frame_size", "32", "64", "--no_workers", "0", "--batch_size", "2", "--cc", "True",
+            "--model_val_path", str(out / "vinet.pt"), *extra]
+
+
+def step_losses(log_path: Path) -> list[float]:
+    return [float(row["loss"]) for row in train.read_log(log_path) if row["phase"] == "train_step"]
+
+
+def relative_difference(a: dict, b: dict, seed: int = 0) -> float:
+    """The largest weight difference of two trained ViNets as a fraction of the largest change training made
+    to the weights train.py starts from (seeded)."""
+    torch.manual_seed(seed)
+    start = VideoSaliencyModel(num_clips=8).state_dict()
+    keys = [k for k in a if a[k].is_floating_point()]
+    change = max((a[k] - start[k]).abs().max().item() for k in keys)
+    assert change > 1e-3   # it did train
+    return max((a[k] - b[k]).abs().max().item() for k in keys) / change
+
+
+def test_the_originals_flags_parse_as_written():
+    args = train.parse_args(["--train_path_data", "x", "--use_sound", "False", "--cc", "--kldiv", "false",
+                             "--use_transformer", "True", "--lr_sched", "True", "--optim", "SGD"])
+    assert args.use_sound is False and args.cc is True and args.kldiv is False
+    assert args.fusion == "transformer" and args.lr_sched == "step" and args.optim == "sgd"
+    assert (args.kldiv_coeff, args.cc_coeff, args.sim_coeff, args.nss_coeff) == (1.0, -1.0, -1.0, 1.0)
+    assert train.parse_args(["--train_path_data", "x", "--lr_sched", "cosine"]).lr_sched == "cosine"
+    with pytest.raises(SystemExit):
+        train.parse_args(["--train_path_data", "x", "--use_sound", "maybe"])
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--train_path_data", "/nowhere"], "error: dataset folder not found: /nowhere"),
+    (["--precision", "fp16", "--device", "cpu"], "error: --precision fp16 needs a CUDA device"),
+    (["--use_sound", "True"], "error: --use_sound True needs --dataset SoundDataset"),
+    (["--frame_size", "30", "64"], "error: --frame_size must be two positive multiples of 32"),
+    (["--kldiv", "False", "--cc", "False"], "error: no loss term chosen"),
+    (["--resume"], "error: nothing to resume: "),
+])
+def test_bad_input_is_one_line_and_exit_status_2(data, tmp_path, capsys, extra, message):
+    assert train.main(vinet_flags(data, tmp_path, *extra)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(message) and "Traceback" not in "\n".join(err)
+
+
+def test_a_run_writes_the_best_model_in_the_originals_format_and_a_resumable_last(data, tmp_path):
+    assert train.main(vinet_flags(data, tmp_path, "--no_epochs", "1")) == 0
+    best = torch.load(tmp_path / "vinet.pt", weights_only=True)
+    assert not any(key.startswith("module.") for key in best)
+    fresh = VideoSaliencyModel(num_clips=8)
+    load_checkpoint(fresh, tmp_path / "vinet.pt")
+    last = torch.load(tmp_path / "vinet_last.pt", weights_only=True)
+    assert {"model", "optimizer", "scheduler", "scaler", "epoch", "step", "best_value", "rng"} <= last.keys()
+    assert last["epoch"] == 1 and last["step"] == 2 and all(torch.equal(best[k], last["model"][k]) for k in best)
+    assert set(last["rng"]) == {"python", "numpy", "torch", "cuda"}
+    assert json.loads((tmp_path / "vinet_args.json").read_text())["clip_size"] == 8
+    rows = train.read_log(tmp_path / "vinet_log.csv")
+    assert [row["phase"] for row in rows] == ["train_step", "train_step", "train_epoch", "val"]
+    assert -1 <= float(rows[-1]["cc"]) <= 1 and float(rows[-1]["kld"]) > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vinet.pt", "vinet_args.json", "vinet_last.pt",
+                                                         "vinet_log.csv"]  # no temporary files left
+
+
+def test_resume_ends_with_the_weights_of_an_uninterrupted_run(data, tmp_path):
+    flags = ["--deterministic", "True", "--lr_sched", "step", "--step_size", "1", "--gamma", "0.5"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert train.main(vinet_flags(data, whole, *flags, "--no_epochs", "2")) == 0
+    assert train.main(vinet_flags(data, parts, *flags, "--no_epochs", "1")) == 0
+    assert train.main(vinet_flags(data, parts, *flags, "--no_epochs", "2", "--resume")) == 0
+    a = torch.load(whole / "vinet_last.pt", weights_only=True)
+    b = torch.load(parts / "vinet_last.pt", weights_only=True)
+    assert a["step"] == b["step"] == 4
+    assert all(torch.equal(a["model"][key], b["model"][key]) for key in a["model"])
+    assert a["optimizer"]["param_groups"][0]["lr"] == b["optimizer"]["param_groups"][0]["lr"] == 2.5e-5
+    assert all(torch.equal(a["optimizer"]["state"][i]["exp_avg_sq"], b["optimizer"]["state"][i]["exp_avg_sq"])
+               for i in a["optimizer"]["state"])
+    assert step_losses(whole / "vinet_log.csv") == step_losses(parts / "vinet_log.csv")
+    assert len(step_losses(parts / "vinet_log.csv")) == 4
+
+
+def test_gradient_accumulation_trains_as_the_larger_batch(data, tmp_path):
+    # Batch norm frozen: batch statistics would differ between batch sizes. SGD: its update is linear in the
+    # gradient, so weights compare tightly (Adam's normalised update turns rounding noise into lr-sized steps).
+    flags = ["--freeze_bn", "True", "--no_epochs", "1", "--optim", "sgd", "--lr", "0.05"]
+    assert train.main(vinet_flags(data, tmp_path / "a", *flags)) == 0
+    assert train.main(vinet_flags(data, tmp_path / "b", *flags, "--batch_size", "1", "--accum_steps", "2")) == 0
+    assert step_losses(tmp_path / "b" / "vinet_log.csv") == pytest.approx(step_losses(tmp_path / "a" / "vinet_log.csv"),
+                                                                          rel=1e-5)
+    a, b = (torch.load(tmp_path / run / "vinet.pt", weights_only=True) for run in "ab")
+    assert relative_difference(a, b) < 1e-3
+
+
+def test_two_processes_give_the_loss_trajectory_of_one_at_the_same_global_batch(data, tmp_path):
+    """torchrun with 2 CPU processes (gloo) at batch 1 against 1 process at batch 2. Batch norm is frozen
+    (--freeze_bn): SyncBatchNorm needs GPUs, and per-process batch statistics would differ by design."""
+    flags = ["--freeze_bn", "True", "--no_epochs", "2", "--optim", "sgd", "--lr", "0.05"]
+    assert train.main(vinet_flags(data, tmp_path / "one", *flags)) == 0
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               str(ROOT / "train.py"), *vinet_flags(data, tmp_path / "two", *flags, "--batch_size", "1")]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    one, two = step_losses(tmp_path / "one" / "vinet_log.csv"), step_losses(tmp_path / "two" / "vinet_log.csv")
+    assert len(one) == len(two) == 4 and two == pytest.approx(one, rel=1e-4)
+    assert one[-1] < one[0]
+    a, b = (torch.load(tmp_path / run / "vinet_last.pt", weights_only=True)["model"] for run in ("one", "two"))
+    assert relative_difference(a, b) < 1e-3
+
+
+def test_avinet_starts_from_a_vinet_checkpoint_and_wrong_variants_are_named(data, tmp_path):
+    vinet = VideoSaliencyModel(num_clips=32)
+    torch.save(vinet.state_dict(), tmp_path / "vinet32.pt")
+    torch.save(VideoSaliencyModel(num_clips=8).state_dict(), tmp_path / "vinet8.pt")
+    flags = ["--dataset", "SoundDataset", "--av_datasets", "DIEM", "--train_path_data", str(data / "av"),
+             "--use_sound", "True", "--clip_size", "32", "--frame_size", "32", "64", "--no_workers", "0"]
+    args = train.parse_args([*flags, "--load_weight", str(tmp_path / "vinet32.pt")])
+    avinet = train.build_model(args)
+    train.initialise_weights(avinet, args)
+    assert all(torch.equal(v, avinet.visual_model.state_dict()[k]) for k, v in vinet.state_dict().items())
+    with pytest.raises(InputError, match="vinet8.pt .*'vinet_clip8' checkpoint"):
+        train.initialise_weights(avinet, train.parse_args([*flags, "--load_weight", str(tmp_path / "vinet8.pt")]))
+
+    out = [*flags, "--batch_size", "2", "--no_epochs", "1", "--model_val_path", str(tmp_path / "avinet.pt")]
+    assert train.main([*out, "--load_weight", str(tmp_path / "vinet32.pt")]) == 0
+    whole = VideoAudioSaliencyModel(frame_size=(32, 64))
+    load_checkpoint(whole, tmp_path / "avinet.pt")
+    args = train.parse_args([*out, "--load_weight", str(tmp_path / "avinet.pt")])
+    reloaded = train.build_model(args)
+    train.initialise_weights(reloaded, args)   # an AViNet checkpoint fills the whole model
+    assert all(torch.equal(v, reloaded.state_dict()[k]) for k, v in whole.state_dict().items())
+    silenced = train.run(train.parse_args([*out, "--load_weight", str(tmp_path / "avinet.pt"), "--eval_only",
+                                           "True", "--audio_ablation", "silence"]))
+    assert set(silenced) == {"loss", "cc", "sim", "kld", "nss"}
+    assert all(torch.isfinite(torch.tensor(v)) for v in silenced.values())
+
+
+def test_training_learns_beyond_the_untrained_model_and_a_centre_bias(data, tmp_path):
+    flags = vinet_flags(data, tmp_path, "--lr", "1e-3", "--batch_size", "4", "--clips_per_video", "2",
+                        "--freeze_bn", "True")  # 8 steps: too few for batch-norm running statistics to settle
+    untrained = train.run(train.parse_args([*flags, "--eval_only", "True"]))
+    trained = train.run(train.parse_args([*flags, "--no_epochs", "4"]))
+    centre = centre_bias_scores(DHF1KDataset(data / "val", VALIDATION, 8, (32, 64)))
+    assert trained["cc"] > untrained["cc"] + 0.3
+    assert trained["cc"] > centre["cc"] + 0.3
+    assert trained["nss"] > centre["nss"] + 1.0
+
+
+def test_avinet_hears_which_disc_is_watched_and_falls_back_without_the_sound(tmp_path):
+    """The sounding set at small size (extras/learning_evidence.py): only the sound tells which disc is watched."""
+    rows = dict(sounding(tmp_path, epochs=6, videos=24, seed=0, vinet_epochs=4, frames=40, clips_per_video=4))
+    vinet, avinet = rows["ViNet, 4 epochs"]["cc"], rows["AViNet, 6 epochs"]["cc"]
+    assert avinet > vinet + 0.05
+    assert rows["AViNet, audio silenced"]["cc"] < avinet - 0.05
+    assert rows["AViNet, audio shuffled"]["cc"] < avinet - 0.03
