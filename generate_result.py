@@ -11,11 +11,13 @@ background threads while the model runs; maps already on disk are skipped, so a 
 generate_result_audio_visual.py runs AViNet with the same machinery.
 """
 import argparse
-import contextlib
+import functools
 import logging
+import os
 import queue
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,13 +36,14 @@ from dataloader import (
     clip_audio,
     decode_audio,
     decode_frames,
+    decode_video_frames,
     frame_audio_windows,
     frame_tensor,
     list_frames,
     probe_video,
     read_image,
 )
-from model import VideoSaliencyModel, load_checkpoint
+from model import VideoSaliencyModel, fuse_batchnorm, load_checkpoint
 from utils import AUDIO_RATE, CLIP_LENGTH, FRAME_SIZE, InputError, audio_buffer_length, postprocess_map, save_map
 
 log = logging.getLogger("generate")
@@ -55,7 +58,7 @@ class Video:
 
     name: str
     frame_names: list[str]
-    read_frames: Callable[[], Iterable[Image.Image]]
+    frame_loaders: Callable[[], Iterable[Callable[[], Image.Image]]]  # per frame, in order, a function loading it
     source: Path | None = None          # the video file, for overlays
     fps: float | None = None
     frame_times: np.ndarray | None = None
@@ -70,7 +73,8 @@ def frame_folder_video(name: str, folder: Path, fps: float | None = None) -> Vid
     """A video stored as a folder of frames; its maps take the frames' file names."""
     frames = list_frames(folder)
     times = None if fps is None else np.arange(len(frames)) * (1.0 / fps)
-    return Video(name, [f.name for f in frames], lambda: (read_image(f) for f in frames), fps=fps, frame_times=times)
+    return Video(name, [f.name for f in frames], lambda: (functools.partial(read_image, f) for f in frames), fps=fps,
+                 frame_times=times)
 
 
 def dhf1k_videos(root: str | Path) -> list[Video]:
@@ -89,8 +93,8 @@ def video_file(path: str | Path, with_audio: bool = False) -> Video:
     info = probe_video(path)
     names = [f"{i:05d}.png" for i in range(1, info.num_frames + 1)]
     audio = decode_audio(info.path, rate=AUDIO_RATE) if with_audio else None
-    return Video(info.path.stem, names, lambda: decode_frames(info.path), source=info.path, fps=info.fps,
-                 frame_times=info.frame_times, audio=audio)
+    return Video(info.path.stem, names, lambda: (frame.to_image for frame in decode_video_frames(info.path)),
+                 source=info.path, fps=info.fps, frame_times=info.frame_times, audio=audio)
 
 
 def select_part(videos: list[Video], start_idx: int, num_parts: int) -> list[Video]:
@@ -135,9 +139,11 @@ class Settings:
     batch_size: int = 1
     device: torch.device = torch.device("cpu")
     precision: str = "fp32"
+    exact: bool = False                 # the original's kernels: NCDHW layout, one window per forward
+    compile: str = "none"               # torch.compile mode: none, default, max-autotune, reduce-overhead (CUDA graphs)
     use_audio: bool = False
     audio_ablation: str = "none"        # none | silence | shuffle
-    writers: int = 2
+    workers: int = 2                    # threads that decode and resize frames, and threads that write maps
 
 
 def in_background(items: Iterator, depth: int = 8) -> Iterator:
@@ -160,12 +166,22 @@ def in_background(items: Iterator, depth: int = 8) -> Iterator:
         yield item
 
 
-def autocast(settings: Settings) -> contextlib.AbstractContextManager:
-    """bf16 / fp16 autocast on the settings' device, or nothing for fp32."""
-    if settings.precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[settings.precision]
-    return torch.autocast(settings.device.type, dtype=dtype)
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def run_model(model: torch.nn.Module, inputs: list[torch.Tensor], settings: Settings) -> np.ndarray:
+    """The maps of a batch of windows, as float32 numpy, from a model made by prepare_model."""
+    count = len(inputs[0])
+    if settings.compile != "none" and count < settings.batch_size:  # a compiled model keeps one batch shape
+        inputs = [torch.cat([x, x[-1:].expand(settings.batch_size - count, *x.shape[1:])]) for x in inputs]
+    with torch.inference_mode():
+        if settings.exact:
+            maps = torch.cat([model(*(x[i:i + 1] for x in inputs)) for i in range(count)])
+        else:
+            dtype = PRECISIONS[settings.precision]
+            clip = inputs[0].to(dtype).contiguous(memory_format=torch.channels_last_3d)
+            maps = model(clip, *(x.to(dtype) for x in inputs[1:]))
+    return maps[:count].float().cpu().numpy()
 
 
 class MapWriter:
@@ -206,9 +222,20 @@ def predict_video(model: torch.nn.Module, video: Video, out_dir: Path, settings:
         # The ablation "shuffle" gives each clip the sound of another moment of the same video.
         sound_of = np.random.default_rng(0).permutation(n) if settings.audio_ablation == "shuffle" else np.arange(n)
 
+    def prepare(index: int, load: Callable[[], Image.Image]) -> tuple[torch.Tensor | None, tuple[int, int]]:
+        image = load()
+        return (frame_tensor(image, settings.frame_size) if index in needed else None), image.size
+
     def frames() -> Iterator[tuple[torch.Tensor | None, tuple[int, int]]]:
-        for i, image in enumerate(video.read_frames()):
-            yield (frame_tensor(image, settings.frame_size) if i in needed else None), image.size
+        """Frames decoded and resized by a thread pool, in order."""
+        with ThreadPoolExecutor(settings.workers) as pool:
+            ahead: deque[Future] = deque()
+            for index, load in enumerate(video.frame_loaders()):
+                ahead.append(pool.submit(prepare, index, load))
+                if len(ahead) > 2 * settings.workers:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
 
     cache: dict[int, torch.Tensor] = {}
     sizes: list[tuple[int, int]] = []
@@ -231,8 +258,7 @@ def predict_video(model: torch.nn.Module, video: Video, out_dir: Path, settings:
             if settings.audio_ablation == "silence":
                 audio.zero_()
             inputs.append(audio.to(settings.device))
-        with torch.inference_mode(), autocast(settings):
-            maps = model(*inputs).float().cpu().numpy()
+        maps = run_model(model, inputs, settings)
         for j, saliency in zip(batch, maps):
             writer.submit(saliency, sizes[j], out_dir / video.frame_names[j])
         progress.update(len(batch))
@@ -243,11 +269,35 @@ def predict_video(model: torch.nn.Module, video: Video, out_dir: Path, settings:
     return len(todo)
 
 
+def prepare_model(model: torch.nn.Module, settings: Settings) -> torch.nn.Module:
+    """The model as the engine runs it, in eval mode on the device.
+
+    settings.exact keeps the original's computation (layout, batch norm, one window per forward):
+    its maps bit for bit on the same machine. Otherwise the engine runs a copy with batch norm folded
+    into the convolutions, 3D convolutions channels-last (faster oneDNN / cuDNN kernels), in the
+    settings' precision, compiled if asked; in fp32 the sums then run in another order, which moves a
+    map by one gray level in a few pixels in 10,000 (measured by benchmark.py).
+    """
+    model.eval()
+    if settings.exact:
+        if settings.precision != "fp32" or settings.compile != "none":
+            raise InputError("--exact computes as the original: fp32, not compiled")
+        return model.to(settings.device)
+    model = fuse_batchnorm(model)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv3d):
+            module.to(memory_format=torch.channels_last_3d)
+    model.to(settings.device, PRECISIONS[settings.precision])
+    if settings.compile != "none":
+        model = torch.compile(model, mode=settings.compile, dynamic=False)
+    return model
+
+
 def predict_all(model: torch.nn.Module, videos: list[Video], save_path: str | Path, settings: Settings) -> list[str]:
     """Run every video, logging one line per bad one and going on; returns the names of failures."""
-    model.eval().to(settings.device)
+    model = prepare_model(model, settings)
     failed = []
-    writer = MapWriter(settings.writers, limit=4 * settings.batch_size + 8)
+    writer = MapWriter(settings.workers, limit=4 * settings.batch_size + 8)
     with tqdm(total=sum(v.num_frames for v in videos), unit="frame", dynamic_ncols=True) as progress:
         for video in videos:
             progress.set_description(video.name)
@@ -334,11 +384,18 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decoder_upsample", default=1, type=int, help="1: the trilinear decoder (the only one)")
     parser.add_argument("--start_idx", default=-1, type=int, help="process part START_IDX of --num_parts (1-based)")
     parser.add_argument("--num_parts", default=4, type=int)
-    parser.add_argument("--batch_size", default=1, type=int, help="windows per forward pass (same maps)")
+    parser.add_argument("--batch_size", default=None, type=int,
+                        help="windows per forward pass (default: 16 on a GPU; on a CPU 2 in fp32, else 1)")
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda, cuda:1, ...")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
-                        help="fp32 gives the original's maps exactly")
-    parser.add_argument("--workers", default=2, type=int, help="threads that post-process and write maps")
+    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
+                        help="fp32 (default): the original's maps within one gray level; bf16 / fp16: faster, "
+                             "CC >= 0.99")
+    parser.add_argument("--compile", default="none", choices=["none", "default", "max-autotune", "reduce-overhead"],
+                        help="torch.compile the model (reduce-overhead: with CUDA graphs); pays off on long runs")
+    parser.add_argument("--exact", action="store_true",
+                        help="the original's kernels too (one window per forward): bit-identical maps, slower")
+    parser.add_argument("--workers", default=max(1, min(8, (os.cpu_count() or 2) // 2)), type=int,
+                        help="threads that decode frames, and threads that write maps")
     for legacy in ("--nhead", "--num_encoder_layers", "--multi_frame", "--num_decoder_layers"):
         parser.add_argument(legacy, type=int, default=None, help=argparse.SUPPRESS)
 
@@ -347,10 +404,14 @@ def settings_from(args: argparse.Namespace, use_audio: bool = False) -> Settings
     """Engine settings from parsed flags."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
         else torch.device(args.device)
-    if args.batch_size < 1:
-        raise InputError(f"--batch_size must be at least 1, got {args.batch_size}")
-    return Settings(args.clip_size, tuple(args.frame_size), args.batch_size, device, args.precision, use_audio,
-                    getattr(args, "audio_ablation", "none"), args.workers)
+    # measured by benchmark.py: on a CPU fp32 gains from pairs of windows, bf16 runs best one at a time
+    batch_size = args.batch_size if args.batch_size is not None else \
+        16 if device.type == "cuda" else 2 if args.precision == "fp32" else 1
+    if batch_size < 1:
+        raise InputError(f"--batch_size must be at least 1, got {batch_size}")
+    return Settings(clip_size=args.clip_size, frame_size=tuple(args.frame_size), batch_size=batch_size, device=device,
+                    precision=args.precision, exact=args.exact, compile=args.compile, use_audio=use_audio,
+                    audio_ablation=getattr(args, "audio_ablation", "none"), workers=args.workers)
 
 
 def build_model(model_class: type, **kwargs) -> torch.nn.Module:
@@ -389,6 +450,14 @@ def finish(videos: list[Video], failed: list[str], args: argparse.Namespace) -> 
     return 0
 
 
+def run_videos(model: torch.nn.Module, videos: list[Video], args: argparse.Namespace, use_audio: bool = False) -> int:
+    """Both scripts' common tail: this part's videos, the weights, the maps, the overlays; the exit status."""
+    videos = select_part(videos, args.start_idx, args.num_parts)
+    load_weights_or_warn(model, args.file_weight)
+    failed = predict_all(model, videos, args.save_path, settings_from(args, use_audio))
+    return finish(videos, failed, args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--path_indata", default=None, help="folder of <video>/images/<frames>")
@@ -401,12 +470,9 @@ def main(argv: list[str] | None = None) -> int:
         if bool(args.video) == bool(args.path_indata):
             raise InputError("give either --path_indata DIR (frame folders) or --video PATH ...")
         videos = [video_file(p) for p in args.video] if args.video else dhf1k_videos(args.path_indata)
-        videos = select_part(videos, args.start_idx, args.num_parts)
         model = build_model(VideoSaliencyModel, use_upsample=bool(args.decoder_upsample), num_hier=args.num_hier,
                             num_clips=args.clip_size)
-        load_weights_or_warn(model, args.file_weight)
-        failed = predict_all(model, videos, args.save_path, settings_from(args))
-        return finish(videos, failed, args)
+        return run_videos(model, videos, args)
     except InputError as error:
         log.error("error: %s", error)
         return 2

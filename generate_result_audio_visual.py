@@ -22,12 +22,8 @@ from generate_result import (
     Video,
     add_common_arguments,
     build_model,
-    finish,
     frame_folder_video,
-    load_weights_or_warn,
-    predict_all,
-    select_part,
-    settings_from,
+    run_videos,
     video_file,
 )
 from model import VideoAudioSaliencyFusionModel, VideoAudioSaliencyModel, VideoSaliencyModel
@@ -98,11 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "for ViNet")
         else:
             videos = audio_visual_videos(args.path_indata, args.dataset, args.split, args.use_sound)
-        videos = select_part(videos, args.start_idx, args.num_parts)
-        model = build_audio_visual_model(args)
-        load_weights_or_warn(model, args.file_weight)
-        failed = predict_all(model, videos, args.save_path, settings_from(args, use_audio=args.use_sound))
-        return finish(videos, failed, args)
+        return run_videos(build_audio_visual_model(args), videos, args, use_audio=args.use_sound)
     except InputError as error:
         log.error("error: %s", error)
         return 2

@@ -86,12 +86,13 @@ def postprocess_map(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def encode_map(gray: np.ndarray, suffix: str) -> bytes:
-    """PNG (lossless) or JPEG (quality 100, as the original) bytes of an 8-bit map, by file suffix."""
+    """PNG or JPEG (quality 100, as the original) bytes of an 8-bit map, by file suffix. PNG uses zlib
+    level 1: the same pixels as the original's default level, a quarter of the time, files ~40% larger."""
     buffer = io.BytesIO()
     if suffix.lower() in (".jpg", ".jpeg"):
         Image.fromarray(gray).save(buffer, format="JPEG", quality=100)
     else:
-        Image.fromarray(gray).save(buffer, format="PNG")
+        Image.fromarray(gray).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 

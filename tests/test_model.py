@@ -260,3 +260,17 @@ def test_checkpoints_are_read_with_weights_only(tmp_path):
     torch.save({"state_dict": golden_state_dict("vinet"), "payload": Payload()}, tmp_path / "pickled.pt")
     with pytest.raises(InputError, match="cannot read weights file"):
         load_checkpoint(VideoSaliencyModel(), tmp_path / "pickled.pt")
+
+
+@pytest.mark.parametrize("name", ["vinet_clip8", "avinet_fusion"])
+def test_folding_batch_norm_keeps_the_function(name):
+    m = small_variant(name)
+    fused = model.fuse_batchnorm(m)
+    assert not any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm) for x in fused.modules())
+    assert any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm) for x in m.modules()), "the original is kept"
+    num_clips = 8 if name == "vinet_clip8" else 32
+    inputs = [torch.from_numpy(detweights.clip_input((2, 3, num_clips, *SMALL), seed=4))]
+    if name.startswith("avinet"):
+        inputs.append(torch.from_numpy(detweights.audio_input((2, 1, 70560, 1))))
+    with torch.no_grad():
+        torch.testing.assert_close(fused(*inputs), m(*inputs), atol=2e-5, rtol=0)

@@ -1,0 +1,468 @@
+"""Speed of inference and training on this machine, against a re-creation of the original's loop.
+
+    python benchmark.py                      # CPU: ViNet and AViNet, fp32 and bf16, a few batch sizes
+    python benchmark.py --device cuda --quick
+
+Measures, on the same synthetic frames (a 360x640 video, written as PNG frames and a wav):
+- end-to-end frames/s of generate (decode -> maps on disk), ViNet and AViNet, per precision and batch size;
+- the "naive" mode: the original's loop (one window per forward, fp32, decoding, resizing, blurring
+  and writing inline, nothing overlapped), as the reference every figure is a ratio to;
+- model-only windows/s, one training step (forward, backward, Adam) per second, peak memory;
+- the FLOP-bound limit per frame from a measured matmul rate, and how close each mode comes.
+Every map of each mode is compared with the naive loop's (identical pixels, CC), and so is the
+naive loop with itself at another thread count: how far the original's own maps move with the
+machine. --steps times the model-only speed-ups one at a time (layout, batching, folded batch
+norm, bf16, torch.compile). Prints tables and writes JSON (--json).
+"""
+import argparse
+import contextlib
+import copy
+import functools
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision import transforms
+
+from dataloader import clip_audio, frame_audio_windows, frame_tensor, list_frames, load_wav, read_image
+from extras.synthetic import disc_paths, render_frames, soundtrack
+from generate_result import PRECISIONS, Settings, frame_folder_video, predict_all, prepare_model, run_model
+from model import VideoAudioSaliencyModel, VideoSaliencyModel
+from utils import (
+    AUDIO_RATE,
+    CLIP_LENGTH,
+    FRAME_SIZE,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    audio_buffer_length,
+    blur_map,
+    map_to_uint8,
+    resize_map,
+)
+
+FPS = 25.0
+
+# ----------------------------------------------------------------------------------------------
+# The machine
+
+
+def machine_description(device: torch.device) -> dict:
+    """CPU model, cores, GPU and library versions."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "torch": torch.__version__, "python": platform.python_version(),
+    }
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_rate(device: torch.device, dtype: torch.dtype, size: int = 2048, seconds: float = 2.0) -> float:
+    """Measured dense matmul rate in FLOP/s (the roof the FLOP-bound limit uses)."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    a @ b
+    synchronize(device)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+        if device.type == "cuda" and count % 10:
+            continue
+        synchronize(device)
+    synchronize(device)
+    return 2 * size ** 3 * count / (time.perf_counter() - start)
+
+
+def window_flops(model: torch.nn.Module, inputs: list[torch.Tensor]) -> int:
+    """FLOPs of one forward pass (one window)."""
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model(*inputs)
+    return counter.get_total_flops()
+
+
+class PeakMemory:
+    """Peak resident memory (CPU, sampled) or peak allocated GPU memory during a block, in MiB."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.peak, self._running = device, 0.0, False
+
+    @staticmethod
+    def _rss() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+    def _sample(self) -> None:
+        while self._running:
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.02)
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            self._running, self.peak = True, self._rss()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            self.peak = torch.cuda.max_memory_allocated(self.device) / 2 ** 20
+        else:
+            self._running = False
+            self._thread.join()
+
+
+# ----------------------------------------------------------------------------------------------
+# The workload and the naive loop
+
+
+def write_workload(root: Path, num_frames: int, height: int, width: int) -> Path:
+    """A synthetic video as ROOT/video/images/00001.png ... and ROOT/video.wav; returns the frame folder."""
+    paths = disc_paths(num_frames, height, width, seed=3)
+    folder = root / "video" / "images"
+    folder.mkdir(parents=True)
+    for i, frame in enumerate(render_frames(paths, height, width, seed=3), start=1):
+        cv2.imwrite(str(folder / f"{i:05d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    import av
+    with av.open(str(root / "video.wav"), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=AUDIO_RATE, layout="mono")
+        samples = (soundtrack(paths, FPS) * 32767).astype(np.int16)[None]
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.rate = AUDIO_RATE
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return folder
+
+
+def naive_generate(model: torch.nn.Module, frame_dir: Path, out_dir: Path, device: torch.device,
+                   wav: Path | None = None) -> None:
+    """The original generate loop: frame by frame, one window per forward, fp32, everything inline."""
+    transform = transforms.Compose([transforms.Resize(FRAME_SIZE), transforms.ToTensor(),
+                                    transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    frames = list_frames(frame_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    audio = load_wav(wav) if wav else None
+    windows = frame_audio_windows(np.arange(len(frames)) * (1.0 / FPS), FPS, audio) if audio else None
+
+    def process(clip: torch.Tensor, index: int, size: tuple[int, int], sound: torch.Tensor | None) -> None:
+        with torch.no_grad():
+            inputs = (clip.to(device),) if sound is None else (clip.to(device), sound[None].to(device))
+            saliency = model(*inputs).cpu().numpy()[0]
+        gray = map_to_uint8(blur_map(resize_map(saliency, size)))
+        Image.fromarray(gray).save(out_dir / frames[index].name, quality=100)  # as the original: PIL's defaults
+
+    snippet = []
+    for i, path in enumerate(frames):
+        image = Image.open(path).convert("RGB")
+        snippet.append(transform(image))
+        if i < CLIP_LENGTH - 1:
+            continue
+        clip = torch.stack(snippet, 0)[None].permute(0, 2, 1, 3, 4)
+        first = i - CLIP_LENGTH + 1
+        sound = clip_audio(audio, *windows, first, CLIP_LENGTH, audio_buffer_length()) if audio else None
+        process(clip, i, image.size, sound)
+        if i < 2 * CLIP_LENGTH - 2:
+            process(clip.flip(2), first, image.size, None if sound is None else sound.flip(1))
+        del snippet[0]
+
+
+def give_contrast(model: torch.nn.Module, inputs: list[torch.Tensor]) -> None:
+    """Rescale the output layer so the logits have unit spread over the map, as a trained model's do.
+
+    Untrained weights give maps that vary by ~1e-4 around 0.5, below bf16's resolution, which would
+    make the precision comparison meaningless; this keeps every feature and only stretches the map.
+    """
+    decoder = getattr(model, "visual_model", model).decoder
+    output_conv = decoder.convtsp4[-2]
+    logits = []
+    handle = output_conv.register_forward_hook(lambda module, args, out: logits.append(out))
+    with torch.inference_mode():
+        model(*inputs)
+    handle.remove()
+    mean, spread = logits[0].mean(), logits[0].std()
+    with torch.no_grad():
+        output_conv.weight /= spread
+        output_conv.bias.sub_(mean).div_(spread)
+
+
+# ----------------------------------------------------------------------------------------------
+# Measurements
+
+
+def read_maps(folder: Path) -> np.ndarray:
+    return np.stack([np.asarray(Image.open(p), dtype=np.float64) for p in sorted(folder.iterdir())])
+
+
+def map_cc(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over frames of the Pearson correlation of two stacks of maps."""
+    a = a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(1, keepdims=True)
+    b = b.reshape(len(b), -1) - b.reshape(len(b), -1).mean(1, keepdims=True)
+    return float(np.mean((a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1) + 1e-12)))
+
+
+def timed_generate(name: str, model: torch.nn.Module, frame_dir: Path, out: Path, settings: Settings | None,
+                   wav: Path | None) -> dict:
+    """Run one generate mode end to end; frames/s and peak memory."""
+    if out.exists():
+        raise RuntimeError(f"{out} exists")
+    num_frames = len(list_frames(frame_dir))
+    with PeakMemory(settings.device if settings else torch.device("cpu")) as memory:
+        start = time.perf_counter()
+        if settings is None:
+            naive_generate(model, frame_dir, out / "video", next(model.parameters()).device, wav)
+        else:
+            video = frame_folder_video("video", frame_dir, fps=FPS)
+            if wav:
+                video.audio = load_wav(wav)
+            predict_all(model, [video], out, settings)
+            synchronize(settings.device)
+        seconds = time.perf_counter() - start
+    return {"mode": name, "frames_per_s": num_frames / seconds, "seconds": seconds, "peak_mib": memory.peak}
+
+
+def model_only(model: torch.nn.Module, inputs: list[torch.Tensor], settings: Settings, repeats: int) -> float:
+    """Windows per second of the model alone, as generate runs it (layout, precision, compilation)."""
+    model = prepare_model(model, settings)
+    run_model(model, list(inputs), settings)
+    synchronize(settings.device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        run_model(model, list(inputs), settings)
+    synchronize(settings.device)
+    return repeats * inputs[0].shape[0] / (time.perf_counter() - start)
+
+
+def training_steps(model: torch.nn.Module, inputs: list[torch.Tensor], precision: str, device: torch.device,
+                   repeats: int) -> float:
+    """Training steps per second (forward under autocast, KL loss, backward, Adam) at the inputs' batch size,
+    channels-last as train.py runs on a GPU."""
+    from loss import kldiv
+
+    model = copy.deepcopy(model).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+    target = torch.rand(inputs[0].shape[0], *inputs[0].shape[-2:], device=device)
+    low = PRECISIONS[precision] if precision != "fp32" else None
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=low, enabled=low is not None):
+            loss = kldiv(model(*inputs).float(), target).mean()
+        loss.backward()
+        optimizer.step()
+
+    step()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    synchronize(device)
+    return repeats / (time.perf_counter() - start)
+
+
+def thread_variation(model: torch.nn.Module, inputs: list[torch.Tensor], size: tuple[int, int]) -> dict:
+    """How the original's computation of one map changes with the thread count (1 vs the default):
+    the share of differing pixels and the largest difference, in gray levels, after post-processing."""
+    threads = torch.get_num_threads()
+
+    def gray_map(num_threads: int) -> np.ndarray:
+        torch.set_num_threads(num_threads)
+        with torch.inference_mode():
+            saliency = model(*inputs).float().cpu().numpy()[0]
+        return map_to_uint8(blur_map(resize_map(saliency, size))).astype(np.int16)
+
+    try:
+        default, single = gray_map(threads), gray_map(1)
+    finally:
+        torch.set_num_threads(threads)
+    return {"threads": [threads, 1], "pixels_differing": float(np.mean(default != single)),
+            "max_gray_diff": float(np.abs(default - single).max())}
+
+
+def channels_last_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """The model with channels-last 3D convolution weights and batch norm kept (the original's function)."""
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv3d):
+            module.to(memory_format=torch.channels_last_3d)
+    return model
+
+
+def speedup_steps(model: torch.nn.Module, clip: torch.Tensor, device: torch.device, repeats: int) -> list[dict]:
+    """ViNet model-only seconds per window, adding one change at a time to the original's computation."""
+
+    def seconds(run: Callable[[torch.Tensor], torch.Tensor], batch: int) -> float:
+        batched = clip.expand(batch, *clip.shape[1:]).contiguous()
+        with torch.inference_mode():
+            run(batched)
+            synchronize(device)
+            start = time.perf_counter()
+            for _ in range(repeats):
+                run(batched)
+            synchronize(device)
+        return (time.perf_counter() - start) / (repeats * batch)
+
+    last = channels_last_copy(model)
+    to_last = functools.partial(torch.Tensor.contiguous, memory_format=torch.channels_last_3d)
+    steps = [("the original: NCDHW, batch 1, fp32", lambda x: model(x), 1),
+             ("+ channels_last_3d", lambda x: last(to_last(x)), 1),
+             ("+ 2 windows per forward", lambda x: last(to_last(x)), 2)]
+    for label, precision, batch, compile_mode in (("+ batch norm folded (generate's fp32)", "fp32", 2, "none"),
+                                                  ("+ bf16, batch 1", "bf16", 1, "none"),
+                                                  ("+ bf16, batch 2", "bf16", 2, "none"),
+                                                  ("fp32 batch 2 + torch.compile", "fp32", 2, "default")):
+        settings = Settings(batch_size=batch, device=device, precision=precision, compile=compile_mode)
+        prepared = prepare_model(model, settings)
+        steps.append((label, functools.partial(lambda m, s, x: run_model(m, [x], s), prepared, settings), batch))
+    rows = []
+    for label, run, batch in steps:
+        try:
+            rows.append({"step": label, "s_per_window": seconds(run, batch)})
+        except Exception as error:  # torch.compile needs a C++ compiler; report, do not abort the benchmark
+            rows.append({"step": label, "s_per_window": None, "error": f"{type(error).__name__}: {error}"[:200]})
+        print(f"{label}: {rows[-1]}", flush=True)
+    return rows
+
+
+def benchmark_modes(cuda: bool, quick_only: bool) -> list[tuple]:
+    """The generate modes measured: (label, precision, batch size, exact, torch.compile mode)."""
+    if not cuda:
+        modes = [("fp32 exact b1", "fp32", 1, True, "none"), ("fp32 b1", "fp32", 1, False, "none"),
+                 ("fp32 b2", "fp32", 2, False, "none"), ("bf16 b1", "bf16", 1, False, "none"),
+                 ("bf16 b2", "bf16", 2, False, "none")]
+        quick = ("fp32 exact b1", "fp32 b2", "bf16 b1")
+        return [m for m in modes if m[0] in quick] if quick_only else modes
+    modes = [("fp32 b8", "fp32", 8, False, "none")]
+    for precision in ("fp16", "bf16"):
+        modes += [(f"{precision} b{b}", precision, b, False, "none") for b in (1, 8, 32)]
+    modes += [("fp16 b32 compiled", "fp16", 32, False, "default"),
+              ("fp16 b32 CUDA graphs", "fp16", 32, False, "reduce-overhead")]
+    quick = ("fp32 b8", "fp16 b8", "fp16 b32", "bf16 b32", "fp16 b32 CUDA graphs")
+    return [m for m in modes if m[0] in quick] if quick_only else modes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true", help="fewer frames, modes and repeats")
+    parser.add_argument("--frames", type=int, default=None, help="frames of the end-to-end video")
+    parser.add_argument("--json", default="benchmark.json")
+    parser.add_argument("--steps", action="store_true",
+                        help="also time the model-only speed-ups one at a time (ViNet)")
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
+        else torch.device(args.device)
+    cuda = device.type == "cuda"
+    # the naive loop (the original) needs 2T-1 frames or more; a GPU needs more to reach its pace
+    num_frames = args.frames or ((128 if args.quick else 256) if cuda else 2 * CLIP_LENGTH)
+    modes = benchmark_modes(cuda, args.quick)
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    torch.manual_seed(0)
+    report = {"machine": machine_description(device), "frames": num_frames, "frame_size": [360, 640],
+              "command": "python benchmark.py " + " ".join(sys.argv[1:])}
+    print(json.dumps(report["machine"]))
+
+    precisions = sorted({m[1] for m in modes} | {"fp32"})
+    rates = {p: matmul_rate(device, dtypes[p]) for p in precisions}
+    report["matmul_tflops"] = {p: r / 1e12 for p, r in rates.items()}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        frame_dir = write_workload(tmp / "data", num_frames, 360, 640)
+        wav = tmp / "data" / "video.wav"
+        clip = torch.stack([frame_tensor(read_image(p)) for p in list_frames(frame_dir)[:CLIP_LENGTH]], 1)[None]
+        clip = clip.to(device)
+        audio = torch.randn(1, 1, audio_buffer_length(), 1, device=device) * 50
+        models = {"vinet": (VideoSaliencyModel().eval().to(device), [clip]),
+                  "avinet": (VideoAudioSaliencyModel().eval().to(device), [clip, audio])}
+        if args.quick:
+            models.pop("avinet")
+        for model, inputs in models.values():
+            give_contrast(model, inputs)
+        flops = {name: window_flops(m, inputs) for name, (m, inputs) in models.items()}
+        report["gflop_per_window"] = {k: v / 1e9 for k, v in flops.items()}
+        vinet, vinet_inputs = models["vinet"]
+        report["naive_thread_variation"] = thread_variation(vinet, vinet_inputs, (360, 640))
+        print(f"naive loop, 1 thread vs {torch.get_num_threads()}: {report['naive_thread_variation']}", flush=True)
+        for name, (model, _) in models.items():
+            sound = wav if name == "avinet" else None
+            reference = Settings(device=device, exact=True)
+            prepare_model(model, reference)
+            naive = timed_generate("naive", model, frame_dir, tmp / f"{name}-naive", None, sound)
+            naive_maps = read_maps(tmp / f"{name}-naive" / "video")
+            rows.append({"model": name, **naive, "vs_naive": 1.0, "identical_to_naive": 1.0, "cc_vs_naive": 1.0})
+            print(f"{name} naive: {naive['frames_per_s']:.3f} frames/s", flush=True)
+            for label, precision, batch, exact, compile_mode in modes:
+                settings = Settings(batch_size=batch, device=device, precision=precision, exact=exact,
+                                    compile=compile_mode, use_audio=bool(sound))
+                row = timed_generate(label, model, frame_dir, tmp / f"{name}-{label}", settings, sound)
+                maps = read_maps(tmp / f"{name}-{label}" / "video")
+                rows.append({"model": name, **row, "vs_naive": row["frames_per_s"] / naive["frames_per_s"],
+                             "identical_to_naive": float(np.mean(maps == naive_maps)),
+                             "max_gray_diff": float(np.abs(maps - naive_maps).max()),
+                             "cc_vs_naive": map_cc(maps, naive_maps)})
+                print(f"{name} {label}: {row['frames_per_s']:.3f} frames/s", flush=True)
+        report["generate"] = rows
+
+        model_rows = []
+        for name, (model, inputs) in models.items():
+            for label, precision, batch, exact, compile_mode in modes:
+                settings = Settings(batch_size=batch, device=device, precision=precision, exact=exact,
+                                    compile=compile_mode)
+                batched = [x.expand(batch, *x.shape[1:]).contiguous() for x in inputs]
+                rate = model_only(model, batched, settings, repeats=20 if cuda else 2)
+                limit = rates[precision] / flops[name]
+                model_rows.append({"model": name, "mode": label, "windows_per_s": rate,
+                                   "flop_bound_windows_per_s": limit, "of_flop_bound": rate / limit})
+                print(f"{name} {label} model only: {rate:.3f} windows/s", flush=True)
+        report["model_only"] = model_rows
+        if args.steps:
+            report["speedup_steps"] = speedup_steps(vinet, vinet_inputs[0], device, repeats=20 if cuda else 2)
+        report["training_steps_per_s"] = {p: training_steps(vinet, vinet_inputs, p, device, repeats=10 if cuda else 2)
+                                          for p in precisions}
+
+    print(f"\n{'model':7s} {'mode':20s} {'frames/s':>9s} {'x naive':>8s} {'identical':>10s} {'max diff':>8s} "
+          f"{'CC naive':>9s} {'peak MiB':>9s}")
+    for r in report["generate"]:
+        print(f"{r['model']:7s} {r['mode']:20s} {r['frames_per_s']:9.3f} {r['vs_naive']:8.2f} "
+              f"{100 * r['identical_to_naive']:9.4f}% {r.get('max_gray_diff', 0):8.0f} {r['cc_vs_naive']:9.5f} "
+              f"{r['peak_mib']:9.0f}")
+    print(f"\n{'model':7s} {'mode':20s} {'windows/s':>10s} {'FLOP bound':>11s} {'of bound':>9s}")
+    for r in report["model_only"]:
+        print(f"{r['model']:7s} {r['mode']:20s} {r['windows_per_s']:10.3f} {r['flop_bound_windows_per_s']:11.3f} "
+              f"{100 * r['of_flop_bound']:8.1f}%")
+    variation = report["naive_thread_variation"]
+    print(f"\nthe naive loop's own maps, 1 thread vs {variation['threads'][0]}: "
+          f"{100 * variation['pixels_differing']:.4f}% of pixels differ, by up to {variation['max_gray_diff']:.0f}")
+    for r in report.get("speedup_steps", []):
+        print(f"{r['step']:40s} {r['s_per_window'] or float('nan'):8.3f} s/window {r.get('error', '')}")
+    print(f"\nGFLOP per window: {report['gflop_per_window']}; matmul TFLOP/s: {report['matmul_tflops']}")
+    print(f"training steps/s (ViNet, batch 1, forward + backward + Adam): {report['training_steps_per_s']}")
+    Path(args.json).write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
