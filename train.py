@@ -518,6 +518,7 @@ def validate(model: nn.Module, loader: DataLoader, args: argparse.Namespace, pro
 
 
 def improved(value: float, best: float | None, metric: str) -> bool:
+    """Whether a validation value is at least as good as the best so far (lower loss / KLD, higher others)."""
     if best is None:
         return True
     return value <= best if metric in LOWER_IS_BETTER else value >= best
