@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import torch
@@ -37,7 +38,8 @@ from torchvision import transforms
 
 from dataloader import clip_audio, frame_audio_windows, frame_tensor, list_frames, load_wav, read_image
 from extras.synthetic import disc_paths, render_frames, soundtrack
-from generate_result import PRECISIONS, Settings, frame_folder_video, predict_all, prepare_model, run_model
+from generate_result import Settings, frame_folder_video, predict_all, prepare_model, run_model
+from loss import kldiv
 from model import VideoAudioSaliencyModel, VideoSaliencyModel
 from utils import (
     AUDIO_RATE,
@@ -45,7 +47,9 @@ from utils import (
     FRAME_SIZE,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    PRECISIONS,
     audio_buffer_length,
+    autocast,
     blur_map,
     map_to_uint8,
     resize_map,
@@ -146,7 +150,6 @@ def write_workload(root: Path, num_frames: int, height: int, width: int) -> Path
     folder.mkdir(parents=True)
     for i, frame in enumerate(render_frames(paths, height, width, seed=3), start=1):
         cv2.imwrite(str(folder / f"{i:05d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    import av
     with av.open(str(root / "video.wav"), "w") as container:
         stream = container.add_stream("pcm_s16le", rate=AUDIO_RATE, layout="mono")
         samples = (soundtrack(paths, FPS) * 32767).astype(np.int16)[None]
@@ -259,16 +262,13 @@ def training_steps(model: torch.nn.Module, inputs: list[torch.Tensor], precision
                    repeats: int) -> float:
     """Training steps per second (forward under autocast, KL loss, backward, Adam) at the inputs' batch size,
     channels-last as train.py runs on a GPU."""
-    from loss import kldiv
-
     model = copy.deepcopy(model).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
     target = torch.rand(inputs[0].shape[0], *inputs[0].shape[-2:], device=device)
-    low = PRECISIONS[precision] if precision != "fp32" else None
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=low, enabled=low is not None):
+        with autocast(device.type, precision):
             loss = kldiv(model(*inputs).float(), target).mean()
         loss.backward()
         optimizer.step()
@@ -378,14 +378,13 @@ def main() -> None:
     # the naive loop (the original) needs 2T-1 frames or more; a GPU needs more to reach its pace
     num_frames = args.frames or ((128 if args.quick else 256) if cuda else 2 * CLIP_LENGTH)
     modes = benchmark_modes(cuda, args.quick)
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
     torch.manual_seed(0)
     report = {"machine": machine_description(device), "frames": num_frames, "frame_size": [360, 640],
               "command": "python benchmark.py " + " ".join(sys.argv[1:])}
     print(json.dumps(report["machine"]))
 
     precisions = sorted({m[1] for m in modes} | {"fp32"})
-    rates = {p: matmul_rate(device, dtypes[p]) for p in precisions}
+    rates = {p: matmul_rate(device, PRECISIONS[p]) for p in precisions}
     report["matmul_tflops"] = {p: r / 1e12 for p, r in rates.items()}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -44,7 +44,16 @@ from dataloader import (
     read_image,
 )
 from model import VideoSaliencyModel, fuse_batchnorm, load_checkpoint
-from utils import AUDIO_RATE, CLIP_LENGTH, FRAME_SIZE, InputError, audio_buffer_length, postprocess_map, save_map
+from utils import (
+    AUDIO_RATE,
+    CLIP_LENGTH,
+    FRAME_SIZE,
+    PRECISIONS,
+    InputError,
+    audio_buffer_length,
+    postprocess_map,
+    save_map,
+)
 
 log = logging.getLogger("generate")
 
@@ -164,9 +173,6 @@ def in_background(items: Iterator, depth: int = 8) -> Iterator:
         if isinstance(item, BaseException):
             raise item
         yield item
-
-
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def run_model(model: torch.nn.Module, inputs: list[torch.Tensor], settings: Settings) -> np.ndarray:

@@ -61,7 +61,17 @@ from model import (
     read_weights,
     unwrap_state_dict,
 )
-from utils import CLIP_LENGTH, FRAME_SIZE, InputError, atomic_write_bytes, blur_map, resize_map, str2bool
+from utils import (
+    CLIP_LENGTH,
+    FRAME_SIZE,
+    PRECISIONS,
+    InputError,
+    atomic_write_bytes,
+    autocast,
+    blur_map,
+    resize_map,
+    str2bool,
+)
 
 log = logging.getLogger("train")
 
@@ -70,7 +80,6 @@ FUSIONS = ("bilinear", "transformer", "tokens")
 LOSS_TERMS = {"kldiv": loss.kldiv, "cc": loss.cc, "sim": loss.similarity, "nss": loss.nss}
 METRICS = ("loss", "cc", "sim", "kld", "nss")
 LOWER_IS_BETTER = ("loss", "kld")
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 LOG_COLUMNS = ("phase", "epoch", "step", "lr", "loss", "cc", "sim", "kld", "nss", "clips_per_s")
 
 
@@ -454,7 +463,6 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
                 run_log: RunLog | None) -> tuple[float, int]:
     """One epoch of optimizer steps over accum_steps batches each; the mean step loss and the step count."""
     set_train_mode(model, args.freeze_bn)
-    dtype = PRECISIONS[args.precision]
     num_batches = len(loader)
     full_groups = num_batches - num_batches % args.accum_steps
     group_loss, step_losses, clips, tic = 0.0, [], 0, time.perf_counter()
@@ -465,7 +473,7 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
         steps_now = (index + 1) % args.accum_steps == 0 or index + 1 == num_batches
         sync = contextlib.nullcontext() if steps_now or not process.distributed else model.no_sync()
         with sync:
-            with torch.autocast(process.device.type, dtype=dtype, enabled=dtype is not None):
+            with autocast(process.device.type, args.precision):
                 prediction = predict(model, batch, process.device)
             fixations = batch["fixations"].to(process.device) if args.nss else None
             batch_loss = saliency_loss(prediction.float(), batch["map"].to(process.device), fixations, args)
@@ -498,10 +506,9 @@ def validate(model: nn.Module, loader: DataLoader, args: argparse.Namespace, pro
     """Mean loss, CC, SIM, KLD and NSS over the validation clips, each prediction resized to its ground
     truth's size and blurred first (the original's validation)."""
     model.eval()
-    dtype = PRECISIONS[args.precision]
     sums = torch.zeros(len(METRICS) + 1, dtype=torch.float64)
     for batch in tqdm(loader, desc="validation", disable=not process.is_main, dynamic_ncols=True, leave=False):
-        with torch.autocast(process.device.type, dtype=dtype, enabled=dtype is not None):
+        with autocast(process.device.type, args.precision):
             predictions = predict(model, batch, process.device).float().cpu().numpy()
         for prediction, density, fixations in zip(predictions, batch["map"], batch["fixations"]):
             height, width = density.shape

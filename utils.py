@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from PIL import Image
 
 # The published models see clips of CLIP_LENGTH frames resized to FRAME_SIZE (height, width).
@@ -29,6 +30,7 @@ def audio_buffer_length(num_clips: int = CLIP_LENGTH) -> int:
 
 # Saved maps are blurred with an 11x11 Gaussian (sigma 2, from the kernel size, as OpenCV derives it).
 BLUR_KERNEL = 11
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}  # --precision choices
 
 
 class InputError(Exception):
@@ -99,3 +101,8 @@ def encode_map(gray: np.ndarray, suffix: str) -> bytes:
 def save_map(gray: np.ndarray, path: str | os.PathLike) -> None:
     """Write an 8-bit map atomically, in the format its file name says."""
     atomic_write_bytes(path, encode_map(gray, Path(path).suffix))
+
+
+def autocast(device_type: str, precision: str) -> torch.autocast:
+    """Autocast to a --precision on a device type; disabled for fp32."""
+    return torch.autocast(device_type, dtype=PRECISIONS[precision], enabled=precision != "fp32")

@@ -56,7 +56,8 @@ def split_sides(paths: np.ndarray, width: int) -> np.ndarray:
 
 def _save(pixels: np.ndarray, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path, quality=95) if path.suffix == ".jpg" else Image.fromarray(pixels).save(path)
+    options = {"quality": 95} if path.suffix == ".jpg" else {}
+    Image.fromarray(pixels).save(path, **options)
 
 
 def write_frame_folders(root: str | Path, num_videos: int = 4, num_frames: int | list[int] = 40,
