@@ -37,10 +37,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
 from dataloader import clip_audio, frame_audio_windows, frame_tensor, list_frames, load_wav, read_image
-from extras.synthetic import disc_paths, render_frames, soundtrack
-from generate_result import Settings, frame_folder_video, predict_all, prepare_model, run_model
+from inference import Predictor, Settings, frame_folder_video, predict_all, prepare_model, run_model
 from loss import kldiv
-from model import VideoAudioSaliencyModel, VideoSaliencyModel
+from model import MODELS, ModelEntry
+from synthetic import disc_paths, render_frames, soundtrack
 from utils import (
     AUDIO_RATE,
     CLIP_LENGTH,
@@ -226,24 +226,24 @@ def map_cc(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1) + 1e-12)))
 
 
-def timed_generate(name: str, model: torch.nn.Module, frame_dir: Path, out: Path, settings: Settings | None,
-                   wav: Path | None) -> dict:
-    """Run one generate mode end to end; frames/s and peak memory."""
+def timed_generate(name: str, entry: ModelEntry, model: torch.nn.Module, frame_dir: Path, out: Path,
+                   settings: Settings | None, wav: Path | None) -> dict:
+    """Run one generate mode end to end (model preparation included); frames/s and peak memory."""
     if out.exists():
         raise RuntimeError(f"{out} exists")
-    num_frames = len(list_frames(frame_dir))
+    frames = list_frames(frame_dir)
     with PeakMemory(settings.device if settings else torch.device("cpu")) as memory:
         start = time.perf_counter()
         if settings is None:
             naive_generate(model, frame_dir, out / "video", next(model.parameters()).device, wav)
         else:
-            video = frame_folder_video("video", frame_dir, fps=FPS)
+            video = frame_folder_video("video", frames, fps=FPS)
             if wav:
                 video.audio = load_wav(wav)
-            predict_all(model, [video], out, settings)
+            predict_all(Predictor(entry, prepare_model(model, settings)), [video], out, settings)
             synchronize(settings.device)
         seconds = time.perf_counter() - start
-    return {"mode": name, "frames_per_s": num_frames / seconds, "seconds": seconds, "peak_mib": memory.peak}
+    return {"mode": name, "frames_per_s": len(frames) / seconds, "seconds": seconds, "peak_mib": memory.peak}
 
 
 def model_only(model: torch.nn.Module, inputs: list[torch.Tensor], settings: Settings, repeats: int) -> float:
@@ -363,7 +363,7 @@ def benchmark_modes(cuda: bool, quick_only: bool) -> list[tuple]:
     return [m for m in modes if m[0] in quick] if quick_only else modes
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true", help="fewer frames, modes and repeats")
@@ -371,77 +371,64 @@ def main() -> None:
     parser.add_argument("--json", default="benchmark.json")
     parser.add_argument("--steps", action="store_true",
                         help="also time the model-only speed-ups one at a time (ViNet)")
-    args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
-        else torch.device(args.device)
-    cuda = device.type == "cuda"
-    # the naive loop (the original) needs 2T-1 frames or more; a GPU needs more to reach its pace
-    num_frames = args.frames or ((128 if args.quick else 256) if cuda else 2 * CLIP_LENGTH)
-    modes = benchmark_modes(cuda, args.quick)
-    torch.manual_seed(0)
-    report = {"machine": machine_description(device), "frames": num_frames, "frame_size": [360, 640],
-              "command": "python benchmark.py " + " ".join(sys.argv[1:])}
-    print(json.dumps(report["machine"]))
+    return parser.parse_args()
 
-    precisions = sorted({m[1] for m in modes} | {"fp32"})
-    rates = {p: matmul_rate(device, PRECISIONS[p]) for p in precisions}
-    report["matmul_tflops"] = {p: r / 1e12 for p, r in rates.items()}
+
+def benchmark_models(clip: torch.Tensor, quick: bool) -> dict[str, tuple[ModelEntry, torch.nn.Module, list]]:
+    """The measured models with untrained weights given a trained model's contrast, and their inputs."""
+    audio = torch.randn(1, 1, audio_buffer_length(), 1, device=clip.device) * 50
+    models = {}
+    for name in ("vinet",) if quick else ("vinet", "avinet"):
+        entry = MODELS[name]
+        inputs = [clip, audio] if entry.takes_audio else [clip]
+        model = entry.build().eval().to(clip.device)
+        give_contrast(model, inputs)
+        models[name] = (entry, model, inputs)
+    return models
+
+
+def generate_rows(models: dict, modes: list[tuple], frame_dir: Path, wav: Path, tmp: Path,
+                  device: torch.device) -> list[dict]:
+    """End-to-end generate of every model in every mode, each compared with the naive loop's maps."""
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        frame_dir = write_workload(tmp / "data", num_frames, 360, 640)
-        wav = tmp / "data" / "video.wav"
-        clip = torch.stack([frame_tensor(read_image(p)) for p in list_frames(frame_dir)[:CLIP_LENGTH]], 1)[None]
-        clip = clip.to(device)
-        audio = torch.randn(1, 1, audio_buffer_length(), 1, device=device) * 50
-        models = {"vinet": (VideoSaliencyModel().eval().to(device), [clip]),
-                  "avinet": (VideoAudioSaliencyModel().eval().to(device), [clip, audio])}
-        if args.quick:
-            models.pop("avinet")
-        for model, inputs in models.values():
-            give_contrast(model, inputs)
-        flops = {name: window_flops(m, inputs) for name, (m, inputs) in models.items()}
-        report["gflop_per_window"] = {k: v / 1e9 for k, v in flops.items()}
-        vinet, vinet_inputs = models["vinet"]
-        report["naive_thread_variation"] = thread_variation(vinet, vinet_inputs, (360, 640))
-        print(f"naive loop, 1 thread vs {torch.get_num_threads()}: {report['naive_thread_variation']}", flush=True)
-        for name, (model, _) in models.items():
-            sound = wav if name == "avinet" else None
-            reference = Settings(device=device, exact=True)
-            prepare_model(model, reference)
-            naive = timed_generate("naive", model, frame_dir, tmp / f"{name}-naive", None, sound)
-            naive_maps = read_maps(tmp / f"{name}-naive" / "video")
-            rows.append({"model": name, **naive, "vs_naive": 1.0, "identical_to_naive": 1.0, "cc_vs_naive": 1.0})
-            print(f"{name} naive: {naive['frames_per_s']:.3f} frames/s", flush=True)
-            for label, precision, batch, exact, compile_mode in modes:
-                settings = Settings(batch_size=batch, device=device, precision=precision, exact=exact,
-                                    compile=compile_mode, use_audio=bool(sound))
-                row = timed_generate(label, model, frame_dir, tmp / f"{name}-{label}", settings, sound)
-                maps = read_maps(tmp / f"{name}-{label}" / "video")
-                rows.append({"model": name, **row, "vs_naive": row["frames_per_s"] / naive["frames_per_s"],
-                             "identical_to_naive": float(np.mean(maps == naive_maps)),
-                             "max_gray_diff": float(np.abs(maps - naive_maps).max()),
-                             "cc_vs_naive": map_cc(maps, naive_maps)})
-                print(f"{name} {label}: {row['frames_per_s']:.3f} frames/s", flush=True)
-        report["generate"] = rows
+    for name, (entry, model, _) in models.items():
+        sound = wav if entry.takes_audio else None
+        prepare_model(model, Settings(device=device, exact=True))
+        naive = timed_generate("naive", entry, model, frame_dir, tmp / f"{name}-naive", None, sound)
+        naive_maps = read_maps(tmp / f"{name}-naive" / "video")
+        rows.append({"model": name, **naive, "vs_naive": 1.0, "identical_to_naive": 1.0, "cc_vs_naive": 1.0})
+        print(f"{name} naive: {naive['frames_per_s']:.3f} frames/s", flush=True)
+        for label, precision, batch, exact, compile_mode in modes:
+            settings = Settings(batch_size=batch, device=device, precision=precision, exact=exact,
+                                compile=compile_mode)
+            row = timed_generate(label, entry, model, frame_dir, tmp / f"{name}-{label}", settings, sound)
+            maps = read_maps(tmp / f"{name}-{label}" / "video")
+            rows.append({"model": name, **row, "vs_naive": row["frames_per_s"] / naive["frames_per_s"],
+                         "identical_to_naive": float(np.mean(maps == naive_maps)),
+                         "max_gray_diff": float(np.abs(maps - naive_maps).max()),
+                         "cc_vs_naive": map_cc(maps, naive_maps)})
+            print(f"{name} {label}: {row['frames_per_s']:.3f} frames/s", flush=True)
+    return rows
 
-        model_rows = []
-        for name, (model, inputs) in models.items():
-            for label, precision, batch, exact, compile_mode in modes:
-                settings = Settings(batch_size=batch, device=device, precision=precision, exact=exact,
-                                    compile=compile_mode)
-                batched = [x.expand(batch, *x.shape[1:]).contiguous() for x in inputs]
-                rate = model_only(model, batched, settings, repeats=20 if cuda else 2)
-                limit = rates[precision] / flops[name]
-                model_rows.append({"model": name, "mode": label, "windows_per_s": rate,
-                                   "flop_bound_windows_per_s": limit, "of_flop_bound": rate / limit})
-                print(f"{name} {label} model only: {rate:.3f} windows/s", flush=True)
-        report["model_only"] = model_rows
-        if args.steps:
-            report["speedup_steps"] = speedup_steps(vinet, vinet_inputs[0], device, repeats=20 if cuda else 2)
-        report["training_steps_per_s"] = {p: training_steps(vinet, vinet_inputs, p, device, repeats=10 if cuda else 2)
-                                          for p in precisions}
 
+def model_only_rows(models: dict, modes: list[tuple], rates: dict, flops: dict, device: torch.device) -> list[dict]:
+    """Windows/s of each model alone in each mode, against its FLOP-bound limit."""
+    rows = []
+    for name, (_, model, inputs) in models.items():
+        for label, precision, batch, exact, compile_mode in modes:
+            settings = Settings(batch_size=batch, device=device, precision=precision, exact=exact,
+                                compile=compile_mode)
+            batched = [x.expand(batch, *x.shape[1:]).contiguous() for x in inputs]
+            rate = model_only(model, batched, settings, repeats=20 if device.type == "cuda" else 2)
+            limit = rates[precision] / flops[name]
+            rows.append({"model": name, "mode": label, "windows_per_s": rate, "flop_bound_windows_per_s": limit,
+                         "of_flop_bound": rate / limit})
+            print(f"{name} {label} model only: {rate:.3f} windows/s", flush=True)
+    return rows
+
+
+def print_report(report: dict) -> None:
+    """The report's tables, as the README shows them."""
     print(f"\n{'model':7s} {'mode':20s} {'frames/s':>9s} {'x naive':>8s} {'identical':>10s} {'max diff':>8s} "
           f"{'CC naive':>9s} {'peak MiB':>9s}")
     for r in report["generate"]:
@@ -459,6 +446,41 @@ def main() -> None:
         print(f"{r['step']:40s} {r['s_per_window'] or float('nan'):8.3f} s/window {r.get('error', '')}")
     print(f"\nGFLOP per window: {report['gflop_per_window']}; matmul TFLOP/s: {report['matmul_tflops']}")
     print(f"training steps/s (ViNet, batch 1, forward + backward + Adam): {report['training_steps_per_s']}")
+
+
+def main() -> None:
+    args = parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
+        else torch.device(args.device)
+    cuda = device.type == "cuda"
+    # the naive loop (the original) needs 2T-1 frames or more; a GPU needs more to reach its pace
+    num_frames = args.frames or ((128 if args.quick else 256) if cuda else 2 * CLIP_LENGTH)
+    modes = benchmark_modes(cuda, args.quick)
+    torch.manual_seed(0)
+    report = {"machine": machine_description(device), "frames": num_frames, "frame_size": [360, 640],
+              "command": "python benchmark.py " + " ".join(sys.argv[1:])}
+    print(json.dumps(report["machine"]))
+    precisions = sorted({m[1] for m in modes} | {"fp32"})
+    rates = {p: matmul_rate(device, PRECISIONS[p]) for p in precisions}
+    report["matmul_tflops"] = {p: r / 1e12 for p, r in rates.items()}
+    repeats = 20 if cuda else 2
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        frame_dir = write_workload(tmp / "data", num_frames, 360, 640)
+        clip = torch.stack([frame_tensor(read_image(p)) for p in list_frames(frame_dir)[:CLIP_LENGTH]], 1)[None]
+        models = benchmark_models(clip.to(device), args.quick)
+        flops = {name: window_flops(model, inputs) for name, (_, model, inputs) in models.items()}
+        report["gflop_per_window"] = {k: v / 1e9 for k, v in flops.items()}
+        _, vinet, vinet_inputs = models["vinet"]
+        report["naive_thread_variation"] = thread_variation(vinet, vinet_inputs, (360, 640))
+        print(f"naive loop, 1 thread vs {torch.get_num_threads()}: {report['naive_thread_variation']}", flush=True)
+        report["generate"] = generate_rows(models, modes, frame_dir, tmp / "data" / "video.wav", tmp, device)
+        report["model_only"] = model_only_rows(models, modes, rates, flops, device)
+        if args.steps:
+            report["speedup_steps"] = speedup_steps(vinet, vinet_inputs[0], device, repeats)
+        report["training_steps_per_s"] = {p: training_steps(vinet, vinet_inputs, p, device, repeats=repeats // 2 or 1)
+                                          for p in precisions}
+    print_report(report)
     Path(args.json).write_text(json.dumps(report, indent=2))
     print(f"wrote {args.json}")
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import scipy.io
 import torch
@@ -56,15 +57,12 @@ def read_image(path: str | Path) -> Image.Image:
         raise InputError(f"cannot read frame {path}: {error.__class__.__name__}") from error
 
 
-_MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-_STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-
-
-def frame_tensor(image: Image.Image, size: tuple[int, int] = FRAME_SIZE) -> torch.Tensor:
-    """(3, H, W) model input: the original's Resize(size) on a PIL image, ToTensor, Normalize."""
+def frame_tensor(image: Image.Image, size: tuple[int, int] = FRAME_SIZE, mean: tuple[float, ...] = IMAGENET_MEAN,
+                 std: tuple[float, ...] = IMAGENET_STD) -> torch.Tensor:
+    """(3, H, W) model input: the original's Resize(size) on a PIL image, ToTensor, Normalize(mean, std)."""
     resized = image.resize((size[1], size[0]), Image.BILINEAR)
     pixels = torch.from_numpy(np.asarray(resized, dtype=np.uint8).copy()).permute(2, 0, 1)
-    return pixels.float().div(255).sub_(_MEAN).div_(_STD)
+    return pixels.float().div(255).sub_(torch.tensor(mean).view(3, 1, 1)).div_(torch.tensor(std).view(3, 1, 1))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -163,8 +161,9 @@ def frame_audio_windows(frame_times: np.ndarray, fps: float, audio: Audio) -> tu
 
 
 def clip_audio(audio: Audio, starts: np.ndarray, ends: np.ndarray, first: int, num_frames: int,
-               buffer_length: int) -> torch.Tensor:
-    """SoundNet input (1, buffer_length, 1) for frames first..first+num_frames-1 (clamped to the video).
+               buffer_length: int, reverse: bool = False) -> torch.Tensor:
+    """SoundNet input (1, buffer_length, 1) for frames first..first+num_frames-1 (clamped to the video),
+    time-reversed with `reverse` (for a time-reversed clip).
 
     The excerpt runs from the first frame's window start to the last frame's window end, is
     multiplied by a Hann window of its own length and centred in a zero buffer; an excerpt longer
@@ -179,7 +178,7 @@ def clip_audio(audio: Audio, starts: np.ndarray, ends: np.ndarray, first: int, n
     buffer = torch.zeros(buffer_length)
     begin = buffer_length // 2 - len(windowed) // 2
     buffer[begin:begin + len(windowed)] = windowed
-    return buffer.view(1, -1, 1)
+    return buffer.flip(0).view(1, -1, 1) if reverse else buffer.view(1, -1, 1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -247,21 +246,134 @@ def decode_frames(path: str | Path) -> Iterator[Image.Image]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Training datasets
-#
-# Every dataset yields one dict per clip: "clip" (3, T, H, W) frames made by frame_tensor; "map", the
-# density of the clip's LAST frame as float32 in [0, 1]; "fixations", that frame's binary fixation
-# map (when asked for); "audio" (1, L, 1) on the audio-visual sets with sound. Training targets are
-# resized to the frame size, validation targets keep their own size. Training draws clips_per_video
-# clips per video per epoch at random starts seeded by (seed, dataset, epoch, index), so any worker
-# count and a resumed run draw the same clips; validation takes the original's fixed starts. Target
-# frames whose map is empty are redrawn in training and left out of validation. Layouts are checked
-# when a dataset is built, so a missing or malformed folder fails at start-up.
+# Dataset layouts: one listing function per on-disk layout, and the readers of their maps.
+# Inference lists frames, training frames with maps and fixations, evaluation maps and fixations.
 
 TRAIN, VALIDATION = "train", "val"
-AUDIO_ABLATIONS = ("none", "silence", "shuffle")
-RANDOM_DRAWS = 20      # random starts tried before a training clip falls back to scanning its video
-AUDIO_CACHE_SIZE = 4   # decoded soundtracks kept per worker
+FRAME_FOLDER_PARTS = ("images", "maps", "fixation")
+AUDIO_VISUAL_PARTS = ("frames", "maps", "fixations", "audio")
+
+
+@dataclass(frozen=True)
+class AnnotatedVideo:
+    """One video of a dataset layout: its frames, saliency maps and fixation maps (frame i goes with map i),
+    its soundtrack and frame rate on the audio-visual sets; the parts not asked for are empty."""
+
+    name: str
+    frames: tuple[Path, ...]
+    maps: tuple[Path, ...] = ()
+    fixations: tuple[Path, ...] = ()
+    audio: Path | None = None
+    fps: float = 0.0
+
+
+def list_frame_folder_videos(root: str | Path, parts: tuple[str, ...] = FRAME_FOLDER_PARTS,
+                             role: str = "dataset folder", strict: bool = True) -> list[AnnotatedVideo]:
+    """The videos of the DHF1K / Hollywood-2 / UCF-Sports layout, <root>/<video>/images, maps and fixation,
+    sorted by name, with the parts asked for. Frames and maps pair in name order (their counts must agree);
+    each map's fixation file is fixation/<map name> or DHF1K's fixation/maps/<stem>.mat. strict: a missing
+    fixation file is an InputError; otherwise its path is given for the caller to count. `role` names the
+    root in messages."""
+    root = Path(root)
+    layout = ", ".join(f"<video>/{part}/" for part in parts)
+    if not root.is_dir():
+        raise InputError(f"{role} not found: {root} (expected {layout} inside)")
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise InputError(f"no video folders in {root} (expected {layout})")
+    return [_frame_folder_video(folder, parts, f"expected {layout} in {root}", strict) for folder in folders]
+
+
+def _frame_folder_video(folder: Path, parts: tuple[str, ...], expected: str, strict: bool) -> AnnotatedVideo:
+    listed = {}
+    for part in ("images", "maps"):
+        if part in parts:
+            if not (folder / part).is_dir() or not _image_names(folder / part):
+                raise InputError(f"{folder / part} is missing or holds no images ({expected})")
+            listed[part] = tuple(folder / part / name for name in _image_names(folder / part))
+    frames, maps = listed.get("images", ()), listed.get("maps", ())
+    if frames and maps and len(frames) != len(maps):
+        raise InputError(f"{folder} has {len(frames)} frames in images/ but {len(maps)} maps in maps/; "
+                         "every frame needs its saliency map")
+    fixations = ()
+    if "fixation" in parts:
+        fixation_folder = folder / "fixation"
+        fixations = tuple(fixation_folder / m.name if (fixation_folder / m.name).is_file()
+                          else fixation_folder / "maps" / f"{m.stem}.mat" for m in maps)
+        missing = [p for p in fixations if not p.is_file()]
+        if strict and missing:
+            raise InputError(f"{len(missing)} fixation maps missing in {fixation_folder}, e.g. {missing[0].name} "
+                             "(a binary PNG named as each map in maps/)")
+    return AnnotatedVideo(folder.name, frames, maps, fixations)
+
+
+def _image_names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _numbered(folder: Path, prefix: str, suffix: str) -> dict[int, str]:
+    """{number: name} of the files prefix<number>suffix in a folder (none if it does not exist)."""
+    numbered = {}
+    for path in folder.iterdir() if folder.is_dir() else ():
+        number = path.name.removeprefix(prefix).removesuffix(suffix)
+        if path.name.startswith(prefix) and path.name.endswith(suffix) and number.isdigit():
+            numbered[int(number)] = path.name
+    return numbered
+
+
+def list_audio_visual_videos(root: str | Path, dataset: str, split: int, mode: str = VALIDATION,
+                             parts: tuple[str, ...] = AUDIO_VISUAL_PARTS, strict: bool = True) -> list[AnnotatedVideo]:
+    """The videos of one fold of an audio-visual set in the STAViS layout, in fold-list order (training: the
+    train list, otherwise the test list): video_frames/<ds>/<video>/img_%05d.jpg, annotations/<ds>/<video>/
+    maps/eyeMap_%05d.jpg and fixMap_%05d.mat, video_audio/<ds>/<video>/<video>.wav; frame rates from the list.
+
+    With maps, frames and fixations are those numbered as the maps; without, frames are the folder's images.
+    strict: a missing part is an InputError; otherwise it is left empty (or its path given) for the caller
+    to count."""
+    root = Path(root)
+    entries = read_fold_list(fold_list_path(root, dataset, split, "train" if mode == TRAIN else "test"))
+    return [_audio_visual_video(root, dataset, entry, parts, strict) for entry in entries]
+
+
+def _audio_visual_video(root: Path, dataset: str, entry: FoldEntry, parts: tuple[str, ...],
+                        strict: bool) -> AnnotatedVideo:
+    frame_folder = root / "video_frames" / dataset / entry.name
+    annotations = root / "annotations" / dataset / entry.name
+    if strict and "frames" in parts and not frame_folder.is_dir():
+        raise InputError(f"folder not found: {frame_folder} (the STAViS layout: video_frames/, annotations/, "
+                         f"video_audio/ under {root})")
+    numbers, maps = [], ()
+    if "maps" in parts:
+        if strict and not (annotations / "maps").is_dir():
+            raise InputError(f"folder not found: {annotations / 'maps'} (the STAViS layout: video_frames/, "
+                             f"annotations/, video_audio/ under {root})")
+        named = _numbered(annotations / "maps", "eyeMap_", ".jpg")
+        if strict and not named:
+            raise InputError(f"no eyeMap_%05d.jpg maps in {annotations / 'maps'}")
+        numbers = sorted(named)
+        maps = tuple(annotations / "maps" / named[n] for n in numbers)
+    frames = ()
+    if "frames" in parts:
+        frames = _numbered_frames(frame_folder, numbers) if maps else tuple(list_frames(frame_folder))
+    fixations = tuple(annotations / f"fixMap_{n:05d}.mat" for n in numbers) if "fixations" in parts else ()
+    missing = [p for p in fixations if not p.is_file()]
+    if strict and missing:
+        raise InputError(f"{annotations} lacks {len(missing)} fixation maps, e.g. {missing[0].name}")
+    audio = root / "video_audio" / dataset / entry.name / f"{entry.name}.wav" if "audio" in parts else None
+    if strict and audio is not None and not audio.is_file():
+        raise InputError(f"audio file not found: {audio}")
+    if strict and audio is not None and entry.fps <= 0:
+        raise InputError(f"{entry.name} has frame rate {entry.fps} in the fold list of {dataset}; it must be > 0")
+    return AnnotatedVideo(entry.name, frames, maps, fixations, audio, entry.fps)
+
+
+def _numbered_frames(folder: Path, numbers: list[int]) -> tuple[Path, ...]:
+    """The frames img_%05d.jpg of a folder that carry the given numbers."""
+    frames = _numbered(folder, "img_", ".jpg")
+    missing = [n for n in numbers if n not in frames]
+    if missing:
+        raise InputError(f"{folder} lacks {len(missing)} frames that have maps, e.g. img_{missing[0]:05d}.jpg")
+    return tuple(folder / frames[n] for n in numbers)
 
 
 def read_density(path: str | Path) -> np.ndarray:
@@ -274,8 +386,9 @@ def read_density(path: str | Path) -> np.ndarray:
 
 
 def read_fixations(path: str | Path) -> np.ndarray:
-    """A binary fixation map as float32 0/1: an image (nonzero = fixated) or a .mat file holding
-    `eyeMap` (the audio-visual sets) or `I` (DHF1K)."""
+    """A binary fixation map as a bool (h, w) array: an image of any depth and channel count (nonzero grey =
+    fixated) or a .mat file holding `eyeMap` (the audio-visual sets) or `I` (DHF1K); InputError naming the
+    file when it is missing, unreadable or of another shape."""
     path = Path(path)
     try:
         if path.suffix.lower() == ".mat":
@@ -285,13 +398,33 @@ def read_fixations(path: str | Path) -> np.ndarray:
                 raise InputError(f"{path} holds no fixation map (variable eyeMap or I)")
             binary = np.asarray(variables[name])
         else:
-            with Image.open(path) as image:
-                binary = np.asarray(image.convert("L"))
-    except (OSError, ValueError, UnidentifiedImageError, scipy.io.matlab.MatReadError) as error:
+            binary = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if binary is None:
+                raise OSError("not an image")
+            if binary.ndim == 3:
+                binary = cv2.cvtColor(binary, cv2.COLOR_BGRA2GRAY if binary.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+    except (OSError, ValueError, NotImplementedError, scipy.io.matlab.MatReadError) as error:
         raise InputError(f"cannot read fixation map {path}: {error.__class__.__name__}") from error
-    if binary.ndim != 2:
+    if binary.ndim != 2 or binary.size == 0:
         raise InputError(f"fixation map {path} has shape {binary.shape}, expected (height, width)")
-    return (binary > 0).astype(np.float32)
+    return binary > 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Training datasets
+#
+# Every dataset yields one dict per clip: "clip" (3, T, H, W) frames made by frame_tensor; "map", the
+# density of the clip's LAST frame as float32 in [0, 1]; "fixations", that frame's binary fixation
+# map (when asked for); "audio" (1, L, 1) on the audio-visual sets with sound. Training targets are
+# resized to the frame size, validation targets keep their own size. Training draws clips_per_video
+# clips per video per epoch at random starts seeded by (seed, dataset, epoch, index), so any worker
+# count and a resumed run draw the same clips; validation takes the original's fixed starts. Target
+# frames whose map is empty are redrawn in training and left out of validation. Layouts are checked
+# when a dataset is built, so a missing or malformed folder fails at start-up.
+
+AUDIO_ABLATIONS = ("none", "silence", "shuffle")
+RANDOM_DRAWS = 20      # random starts tried before a training clip falls back to scanning its video
+AUDIO_CACHE_SIZE = 4   # decoded soundtracks kept per worker
 
 
 def resize_fixations(fixations: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -309,113 +442,6 @@ def clip_frame_indices(num_frames: int, start: int, clip_length: int) -> list[in
     if num_frames < clip_length:
         return [0] * (clip_length - num_frames) + list(range(num_frames))
     return list(range(start, start + clip_length))
-
-
-@dataclass(frozen=True)
-class AnnotatedVideo:
-    """One video's frames with their saliency maps and fixation maps (frame i goes with map i), and
-    its soundtrack and frame rate on the audio-visual sets."""
-
-    name: str
-    frames: tuple[Path, ...]
-    maps: tuple[Path, ...]
-    fixations: tuple[Path, ...] = ()
-    audio: Path | None = None
-    fps: float = 0.0
-
-
-def _image_names(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-
-
-def list_frame_folder_videos(root: str | Path, fixations: bool = True) -> list[AnnotatedVideo]:
-    """The videos of a DHF1K / Hollywood-2 / UCF-Sports folder: <root>/<video>/images, maps and fixation
-    (PNGs named as the maps, or DHF1K's fixation/maps/<name>.mat), frames paired with maps in name order."""
-    root = Path(root)
-    layout = "<video>/images/, <video>/maps/ and <video>/fixation/"
-    if not root.is_dir():
-        raise InputError(f"dataset folder not found: {root} (expected {layout} inside)")
-    videos = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for part in ("images", "maps"):
-            if not (folder / part).is_dir() or not _image_names(folder / part):
-                raise InputError(f"{folder / part} is missing or holds no images (expected {layout} in {root})")
-        frames, maps = _image_names(folder / "images"), _image_names(folder / "maps")
-        if len(frames) != len(maps):
-            raise InputError(f"{folder} has {len(frames)} frames in images/ but {len(maps)} maps in maps/; "
-                             "every frame needs its saliency map")
-        fixation_paths = ()
-        if fixations:
-            fixation_folder = folder / "fixation"
-            present = set(_image_names(fixation_folder)) if fixation_folder.is_dir() else set()
-            if (fixation_folder / "maps").is_dir():
-                present |= {p.name for p in (fixation_folder / "maps").glob("*.mat")}
-            fixation_paths = tuple(fixation_folder / name if name in present else fixation_folder / "maps" /
-                                   f"{Path(name).stem}.mat" for name in maps)
-            missing = [p for p in fixation_paths if p.name not in present]
-            if missing:
-                raise InputError(f"{len(missing)} fixation maps missing in {fixation_folder}, e.g. {missing[0].name} "
-                                 "(a binary PNG named as each map in maps/)")
-        videos.append(AnnotatedVideo(folder.name, tuple(folder / "images" / n for n in frames),
-                                     tuple(folder / "maps" / n for n in maps), fixation_paths))
-    if not videos:
-        raise InputError(f"no video folders in {root} (expected {layout})")
-    return videos
-
-
-def _numbered(folder: Path, prefix: str, suffix: str) -> dict[int, str]:
-    """{number: name} of the files prefix<number>suffix in a folder."""
-    numbered = {}
-    for path in folder.iterdir():
-        number = path.name.removeprefix(prefix).removesuffix(suffix)
-        if path.name.startswith(prefix) and path.name.endswith(suffix) and number.isdigit():
-            numbered[int(number)] = path.name
-    return numbered
-
-
-def list_audio_visual_videos(root: str | Path, dataset: str, split: int, mode: str = TRAIN,
-                             fixations: bool = True, audio: bool = True) -> list[AnnotatedVideo]:
-    """The videos of one fold of an audio-visual set in the STAViS layout (training: the fold's train
-    list, validation: its test list), sorted by name: video_frames/<ds>/<video>/img_%05d.jpg,
-    annotations/<ds>/<video>/maps/eyeMap_%05d.jpg and fixMap_%05d.mat, video_audio/<ds>/<video>/<video>.wav."""
-    root = Path(root)
-    if dataset not in AUDIO_VISUAL_DATASETS:
-        raise InputError(f"unknown audio-visual dataset {dataset!r}; choose from {', '.join(AUDIO_VISUAL_DATASETS)}")
-    entries = read_fold_list(fold_list_path(root, dataset, split, "train" if mode == TRAIN else "test"))
-    videos = []
-    for entry in sorted(entries, key=lambda e: e.name):
-        frame_folder = root / "video_frames" / dataset / entry.name
-        annotation_folder = root / "annotations" / dataset / entry.name
-        for folder in (frame_folder, annotation_folder / "maps"):
-            if not folder.is_dir():
-                raise InputError(f"folder not found: {folder} (the STAViS layout: video_frames/, annotations/, "
-                                 f"video_audio/ under {root})")
-        maps = _numbered(annotation_folder / "maps", "eyeMap_", ".jpg")
-        if not maps:
-            raise InputError(f"no eyeMap_%05d.jpg maps in {annotation_folder / 'maps'}")
-        numbers = sorted(maps)
-        frames = _numbered(frame_folder, "img_", ".jpg")
-        missing = [n for n in numbers if n not in frames]
-        if missing:
-            raise InputError(f"{frame_folder} lacks {len(missing)} frames that have maps, "
-                             f"e.g. img_{missing[0]:05d}.jpg")
-        fixation_paths = ()
-        if fixations:
-            present = _numbered(annotation_folder, "fixMap_", ".mat")
-            missing = [n for n in numbers if n not in present]
-            if missing:
-                raise InputError(f"{annotation_folder} lacks {len(missing)} fixation maps, "
-                                 f"e.g. fixMap_{missing[0]:05d}.mat")
-            fixation_paths = tuple(annotation_folder / present[n] for n in numbers)
-        wav = root / "video_audio" / dataset / entry.name / f"{entry.name}.wav"
-        if audio and not wav.is_file():
-            raise InputError(f"audio file not found: {wav}")
-        if audio and entry.fps <= 0:
-            raise InputError(f"{entry.name} has frame rate {entry.fps} in the fold list of {dataset}; it must be > 0")
-        videos.append(AnnotatedVideo(entry.name, tuple(frame_folder / frames[n] for n in numbers),
-                                     tuple(annotation_folder / "maps" / maps[n] for n in numbers), fixation_paths,
-                                     wav if audio else None, entry.fps))
-    return videos
 
 
 class ClipDataset(torch.utils.data.Dataset):
@@ -491,7 +517,7 @@ class ClipDataset(torch.utils.data.Dataset):
         indices = clip_frame_indices(len(video.maps), start, self.clip_length)
         clip = torch.stack([frame_tensor(read_image(video.frames[i]), self.frame_size) for i in indices], dim=1)
         density = read_density(video.maps[indices[-1]]) if density is None else density
-        fixations = read_fixations(video.fixations[indices[-1]]) if self.with_fixations else None
+        fixations = read_fixations(video.fixations[indices[-1]]).astype(np.float32) if self.with_fixations else None
         if self.mode == TRAIN:
             height, width = self.frame_size
             density = resize_map(density, (width, height))
@@ -509,7 +535,8 @@ class DHF1KDataset(ClipDataset):
     def __init__(self, root: str | Path, mode: str = TRAIN, clip_length: int = CLIP_LENGTH,
                  frame_size: tuple[int, int] = FRAME_SIZE, fixations: bool = True, seed: int = 0,
                  clips_per_video: int = 1):
-        super().__init__(list_frame_folder_videos(root, fixations), mode, clip_length, frame_size, fixations, seed,
+        parts = FRAME_FOLDER_PARTS if fixations else ("images", "maps")
+        super().__init__(list_frame_folder_videos(root, parts), mode, clip_length, frame_size, fixations, seed,
                          clips_per_video, name=f"{type(self).__name__} {root}")
 
 
@@ -538,7 +565,8 @@ class AudioVisualDataset(ClipDataset):
                  fixations: bool = True, audio_ablation: str = "none", seed: int = 0, clips_per_video: int = 1):
         if audio_ablation not in AUDIO_ABLATIONS:
             raise ValueError(f"audio_ablation must be one of {AUDIO_ABLATIONS}, got {audio_ablation!r}")
-        videos = list_audio_visual_videos(root, dataset, split, mode, fixations, audio=use_sound)
+        parts = ("frames", "maps", *(["fixations"] if fixations else []), *(["audio"] if use_sound else []))
+        videos = sorted(list_audio_visual_videos(root, dataset, split, mode, parts), key=lambda v: v.name)
         super().__init__(videos, mode, clip_length, frame_size, fixations, seed, clips_per_video,
                          name=f"{dataset} split {split} ({mode})")
         self.use_sound = use_sound

@@ -11,14 +11,12 @@ GT/fold_lists/<dataset>_list_test_<split>_fps.txt (DIEM: DIEM_list_test_fps.txt;
 has none), the frames GT/annotations/<dataset>/<video>/maps/eyeMap_%05d.jpg with fixations in
 .../<video>/fixMap_%05d.mat (variable eyeMap); predictions PRED/<video>/img_%05d.png or .jpg with eyeMap's index.
 
-Metrics (cvzoya/saliency, code_forMetrics/*.m). CC, SIM, KLD and NSS come from loss.py (the training losses). AUC-Judd
-sweeps thresholds at the jittered prediction's values on fixated pixels against all pixels; shuffled AUC (s_auc) and
-AUC-Borji (auc_b) sweep MATLAB's 0:0.1:max thresholds over 100 splits of sampled negatives: pixels fixated in the
-"other" map (s_auc) or uniformly random pixels (auc_b). Predictions are resized to the ground truth's size bilinearly
-(MATLAB's imresize defaults to bicubic). Random draws (AUC-Judd's jitter, the splits) come from a generator seeded per
-video, frame and metric, so results do not depend on the worker count; they are the same distributions as MATLAB's,
-but not its random streams, so s_auc and auc_b differ from a MATLAB run by sampling noise (sd ~3e-3 per frame of
-30 fixations, shrinking in means over frames).
+Metrics (cvzoya/saliency, code_forMetrics/*.m) are all defined in loss.py; this module walks folders, reads maps
+and aggregates. s_auc's negatives are pixels fixated in the "other" map (the protocols below). Predictions are
+resized to the ground truth's size bilinearly (MATLAB's imresize defaults to bicubic). Random draws (AUC-Judd's
+jitter, the splits) come from a generator seeded per video, frame and metric, so results do not depend on the
+worker count; they are the same distributions as MATLAB's, but not its random streams, so s_auc and auc_b differ
+from a MATLAB run by sampling noise (sd ~3e-3 per frame of 30 fixations, shrinking in means over frames).
 
 Protocols (s_auc's other map). dhf1k: the union of the fixations of 10 random other frames of the evaluated set;
 av (the default with --dataset): the union of the fixations of the same video's other frames; --shuffle_map replaces
@@ -56,115 +54,21 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import scipy.io
 import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 import loss
-from dataloader import fold_list_path, read_fold_list
+from dataloader import VALIDATION, list_audio_visual_videos, list_frame_folder_videos, read_fixations
 from utils import InputError, atomic_write_bytes
 
 log = logging.getLogger("evaluate")
 
 METRICS = ("cc", "sim", "nss", "kld", "auc_j", "s_auc", "auc_b")
 DISTRIBUTION_METRICS = {"cc": loss.cc, "sim": loss.similarity, "kld": loss.kldiv}
-NUM_SPLITS = 100  # AUC_shuffled.m and AUC_Borji.m defaults
-STEP_SIZE = 0.1
-JITTER = 1e-7  # AUC_Judd.m adds rand / 10000000 to break ties
 SHUFFLE_FRAMES = 10  # dhf1k protocol: other frames whose fixations make s_auc's negatives
 SHUFFLE_STREAM = len(METRICS)  # random stream index of the dhf1k protocol's frame draw, after the metrics' own
 PREDICTION_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
-# -----------------------------------------------------------------------------
-# AUC family (numpy, vectorised over thresholds and splits)
-
-def _min_max(saliency_map: np.ndarray) -> np.ndarray:
-    """Scale a map to [0, 1] as the AUC .m files do; a flat map becomes all zeros instead of NaN."""
-    low, high = saliency_map.min(), saliency_map.max()
-    return (saliency_map - low) / (high - low) if high > low else np.zeros_like(saliency_map, dtype=np.float64)
-
-
-def _trapezoid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """MATLAB's trapz(x, y) along the last axis."""
-    return (np.diff(x, axis=-1) * (y[..., 1:] + y[..., :-1])).sum(axis=-1) / 2
-
-
-def matlab_colon(stops: np.ndarray, step: float) -> np.ndarray:
-    """Rows of MATLAB's 0:step:stop for each stop >= 0, with its rounding, padded on the right with +inf.
-
-    MATLAB snaps the last element to the stop and builds the second half down from it, so e.g. 0:0.1:1 holds exactly
-    0.6 (= 1 - 0.4) where 6 * 0.1 = 0.6000000000000001; thresholds equal to 8-bit map values depend on it.
-    """
-    stops = np.asarray(stops, dtype=np.float64)
-    tolerance = 2 * np.finfo(np.float64).eps * stops
-    count = np.floor(stops / step + 0.5)  # MATLAB's round() for non-negative values
-    count = np.where(count * step - stops > tolerance, count - 1, count)
-    last = count * step
-    last = np.where(last - stops > -tolerance, stops, last)
-    k = np.arange(int(count.max()) + 1, dtype=np.float64)
-    count, last = count[:, None], last[:, None]
-    values = np.where(k < count / 2, k * step, last - (count - k) * step)
-    values = np.where(k == count / 2, last / 2, values)
-    return np.where(k > count, np.inf, values)
-
-
-def _sampled_auc(positives: np.ndarray, negatives: np.ndarray, step_size: float) -> float:
-    """Mean over splits of the ROC area with thresholds 0:step:max, as AUC_shuffled.m and AUC_Borji.m compute it.
-
-    `positives` (P,) are the map's values at fixations, `negatives` (splits, Q) the sampled values of each split.
-    """
-    thresholds = matlab_colon(np.maximum(positives.max(), negatives.max(axis=1)), step_size)  # (splits, K), ascending
-    true_positive = (positives.size - np.searchsorted(np.sort(positives), thresholds, side="left")) / positives.size
-    false_positive = (negatives[:, None, :] >= thresholds[:, :, None]).sum(axis=2) / negatives.shape[1]
-    # MATLAB sweeps the thresholds from high to low between (0, 0) and (1, 1); the +inf padding adds (0, 0) repeats.
-    zeros, ones = np.zeros((len(thresholds), 1)), np.ones((len(thresholds), 1))
-    true_positive = np.hstack([zeros, true_positive[:, ::-1], ones])
-    false_positive = np.hstack([zeros, false_positive[:, ::-1], ones])
-    return float(_trapezoid(false_positive, true_positive).mean())
-
-
-def auc_judd(saliency_map: np.ndarray, fixation_map: np.ndarray, rng: np.random.Generator) -> float:
-    """AUC_Judd.m: thresholds at the jittered map's values on fixated pixels, false positives over all other pixels."""
-    fixated = fixation_map > 0
-    num_fixations, num_pixels = int(fixated.sum()), fixated.size
-    if num_fixations == 0 or num_fixations == num_pixels:
-        return math.nan
-    saliency = _min_max(saliency_map + rng.random(saliency_map.shape) * JITTER)
-    thresholds = np.sort(saliency[fixated])
-    # Pixels at or above each threshold: count how many thresholds every pixel reaches, then sum from the top.
-    reached = np.searchsorted(thresholds, saliency.ravel(), side="right")
-    at_or_above = np.cumsum(np.bincount(reached, minlength=num_fixations + 1)[::-1])[::-1][1:]
-    rank = np.arange(1, num_fixations + 1)  # MATLAB's i: thresholds taken from the highest down
-    true_positive = np.concatenate([[0.0], rank / num_fixations, [1.0]])
-    false_positive = np.concatenate([[0.0], (at_or_above[::-1] - rank) / (num_pixels - num_fixations), [1.0]])
-    return float(_trapezoid(false_positive, true_positive))
-
-
-def auc_shuffled(saliency_map: np.ndarray, fixation_map: np.ndarray, other_map: np.ndarray, rng: np.random.Generator,
-                 num_splits: int = NUM_SPLITS, step_size: float = STEP_SIZE) -> float:
-    """AUC_shuffled.m: negatives drawn without replacement from pixels fixated in `other_map`, as many as fixations."""
-    fixated = fixation_map > 0
-    saliency = _min_max(saliency_map)
-    positives, candidates = saliency[fixated], saliency[other_map > 0]
-    if positives.size == 0 or candidates.size == 0:
-        return math.nan
-    num_negatives = min(positives.size, candidates.size)
-    picks = np.stack([rng.choice(candidates.size, size=num_negatives, replace=False) for _ in range(num_splits)])
-    return _sampled_auc(positives, candidates[picks], step_size)
-
-
-def auc_borji(saliency_map: np.ndarray, fixation_map: np.ndarray, rng: np.random.Generator,
-              num_splits: int = NUM_SPLITS, step_size: float = STEP_SIZE) -> float:
-    """AUC_Borji.m: negatives drawn uniformly (with replacement) from all pixels, as many as fixations."""
-    fixated = fixation_map > 0
-    saliency = _min_max(saliency_map)
-    positives = saliency[fixated]
-    if positives.size == 0:
-        return math.nan
-    picks = rng.integers(0, saliency.size, size=(num_splits, positives.size))
-    return _sampled_auc(positives, saliency.ravel()[picks], step_size)
 
 
 # -----------------------------------------------------------------------------
@@ -199,11 +103,11 @@ def score_frame(prediction: np.ndarray, density_map: np.ndarray, fixation_map: n
         elif name == "nss":
             value = loss.nss(prediction_batch, torch.from_numpy(fixation_map)[None]).item()
         elif name == "auc_j":
-            value = auc_judd(prediction, fixation_map, rng)
+            value = loss.auc_judd(prediction, fixation_map, rng)
         elif name == "s_auc":
-            value = auc_shuffled(prediction, fixation_map, other_map, rng) if other_map is not None else math.nan
+            value = loss.auc_shuffled(prediction, fixation_map, other_map, rng) if other_map is not None else math.nan
         else:
-            value = auc_borji(prediction, fixation_map, rng)
+            value = loss.auc_borji(prediction, fixation_map, rng)
         scores[name] = float(value)
     return scores
 
@@ -247,19 +151,11 @@ def read_map(path: Path) -> np.ndarray | None:
     return image.astype(np.float64) / scale
 
 
-def read_fixations(path: Path, mat_variable: str) -> Fixations | None:
-    """Fixated pixels of a binary fixation map (.png/.jpg, or .mat holding `mat_variable`); None if unreadable."""
-    if path.suffix == ".mat":
-        try:
-            binary = np.asarray(scipy.io.loadmat(str(path))[mat_variable]) > 0
-        except (OSError, ValueError, KeyError, NotImplementedError, scipy.io.matlab.MatReadError):
-            return None
-    else:
-        image = read_map(path)
-        if image is None:
-            return None
-        binary = image > 0
-    if binary.ndim != 2 or binary.size == 0:
+def fixations_of(path: Path) -> Fixations | None:
+    """Fixated pixels of a fixation map file (dataloader.read_fixations); None if it is unreadable."""
+    try:
+        binary = read_fixations(path)
+    except InputError:
         return None
     rows, cols = np.nonzero(binary)
     return Fixations(rows.astype(np.int32), cols.astype(np.int32), binary.shape)
@@ -270,61 +166,42 @@ def read_fixations(path: Path, mat_variable: str) -> Fixations | None:
 
 @dataclass(frozen=True)
 class Frame:
-    """One ground-truth frame: its density map, candidate fixation files and the prediction's file stem."""
+    """One ground-truth frame: its density map, its fixation file and the prediction's file stem."""
     name: str
     density_path: Path
-    fixation_paths: tuple[Path, ...]
+    fixation_path: Path
     prediction_stem: str
 
 
 @dataclass(frozen=True)
 class Video:
-    """The frames of one video, the folder of its density maps and the .mat variable holding its fixation maps."""
+    """The frames of one video and the folder of its density maps."""
     name: str
     frames: tuple[Frame, ...]
     maps_dir: Path
-    mat_variable: str
 
 
-def list_dhf1k_videos(gt_root: Path) -> list[Video]:
-    """Every GT/<video> folder holding maps/*.png, in name order."""
+def list_videos(gt_root: Path, dataset: str | None, split: int | None) -> list[Video]:
+    """The ground truth's videos (dataloader's listing of the DHF1K layout, or of one fold of an audio-visual set in
+    fold-list order); predictions are named as the maps (DHF1K) or img_%05d with the map's number."""
     if not gt_root.is_dir():
-        raise InputError(f"ground-truth folder not found: {gt_root}; pass --gt_path the DHF1K annotation folder "
-                         "(holding <video>/maps/*.png and <video>/fixation/)")
-    videos = []
-    for video_dir in sorted(path for path in gt_root.iterdir() if (path / "maps").is_dir()):
-        fixation_dir = video_dir / "fixation"
-        frames = tuple(
-            Frame(density.name, density, (fixation_dir / density.name, fixation_dir / "maps" / f"{density.stem}.mat"),
-                  density.stem)
-            for density in sorted((video_dir / "maps").glob("*.png")))
-        videos.append(Video(video_dir.name, frames, video_dir / "maps", "I"))
-    if not videos:
-        raise InputError(f"no <video>/maps/ folders in {gt_root}; pass --gt_path the DHF1K annotation folder, or "
-                         "--dataset/--split for an audio-visual dataset root")
-    return videos
-
-
-def list_av_videos(gt_root: Path, dataset: str, split: int | None) -> list[Video]:
-    """The test videos of one fold of an audio-visual dataset (STAViS layout), in fold-list order."""
-    if not gt_root.is_dir():
-        raise InputError(f"dataset root not found: {gt_root}; pass --gt_path the folder holding annotations/<dataset>/")
-    if dataset != "DIEM" and split is None:
+        held = f"annotations/{dataset}/" if dataset else "<video>/maps/*.png and <video>/fixation/"
+        raise InputError(f"ground-truth folder not found: {gt_root}; pass --gt_path the folder holding {held}")
+    if not dataset:
+        listed = list_frame_folder_videos(gt_root, ("maps", "fixation"), "ground-truth folder (--gt_path)", False)
+    elif dataset != "DIEM" and split is None:
         raise InputError(f"--split is required for {dataset}: pass the fold number (e.g. --split 1)")
-    fold_list = fold_list_path(gt_root, dataset, split or 1)
+    else:
+        listed = list_audio_visual_videos(gt_root, dataset, split or 1, VALIDATION, ("maps", "fixations"), False)
     videos = []
-    for entry in read_fold_list(fold_list):
-        name = entry.name
-        video_dir = gt_root / "annotations" / dataset / name
-        densities = sorted((video_dir / "maps").glob("eyeMap_*.jpg"), key=lambda path: int(path.stem.split("_")[-1]))
-        frames = []
-        for density in densities:
-            index = int(density.stem.split("_")[-1])
-            frames.append(Frame(density.name, density, (video_dir / f"fixMap_{index:05d}.mat",), f"img_{index:05d}"))
-        videos.append(Video(name, tuple(frames), video_dir / "maps", "eyeMap"))
+    for video in listed:
+        stems = [m.stem if not dataset else f"img_{m.stem.split('_')[-1]}" for m in video.maps]
+        frames = tuple(Frame(m.name, m, f, stem) for m, f, stem in zip(video.maps, video.fixations, stems))
+        maps_dir = (gt_root / video.name if not dataset else gt_root / "annotations" / dataset / video.name) / "maps"
+        videos.append(Video(video.name, frames, maps_dir))
     if not any(video.frames for video in videos):
-        raise InputError(f"no maps/eyeMap_*.jpg under {gt_root / 'annotations' / dataset} for the videos of "
-                         f"{fold_list}; check --gt_path (the dataset root) and --dataset")
+        raise InputError(f"no ground-truth maps under {gt_root} for --dataset {dataset}; check --gt_path (the "
+                         "dataset root) and --dataset")
     return videos
 
 
@@ -361,17 +238,75 @@ def load_video_fixations(video: Video) -> tuple[tuple[Fixations | None, ...], li
     """Fixations of every frame of a video (None where the file is missing or unreadable) and the problems met."""
     fixations, problems = [], []
     for frame in video.frames:
-        path = next((path for path in frame.fixation_paths if path.is_file()), None)
-        frame_fixations = None if path is None else read_fixations(path, video.mat_variable)
-        if path is None:
-            tried = " or ".join(str(path) for path in frame.fixation_paths)
-            problems.append(("missing_fixation", f"{tried}: fixation map missing; "
+        path = frame.fixation_path
+        frame_fixations = fixations_of(path) if path.is_file() else None
+        if not path.is_file():
+            problems.append(("missing_fixation", f"{path}: fixation map missing; "
                                                  "nss/auc_j/s_auc/auc_b are NaN for this frame"))
         elif frame_fixations is None:
             problems.append(("unreadable_fixation", f"{path}: fixation map empty or unreadable; "
                                                     "nss/auc_j/s_auc/auc_b are NaN for this frame"))
         fixations.append(frame_fixations)
     return tuple(fixations), problems
+
+
+def read_frame_maps(frame: Frame, prediction_dir: Path,
+                    problems: list[tuple[str, str | None]]) -> tuple[np.ndarray, np.ndarray] | None:
+    """A frame's ground-truth density and prediction, noting what is odd about them; None if either is unusable."""
+    density = read_map(frame.density_path)
+    if density is None:
+        problems.append(("unreadable_gt", f"{frame.density_path}: ground-truth map empty or unreadable; frame skipped"))
+        return None
+    prediction_path = next((path for path in (prediction_dir / (frame.prediction_stem + suffix)
+                                              for suffix in PREDICTION_SUFFIXES) if path.is_file()), None)
+    if prediction_path is None:
+        problems.append(("missing_prediction", f"{prediction_dir / frame.prediction_stem}.png: prediction missing; "
+                                               "frame skipped"))
+        return None
+    prediction = read_map(prediction_path)
+    if prediction is None:
+        problems.append(("unreadable_prediction", f"{prediction_path}: prediction empty or unreadable; frame skipped"))
+        return None
+    if prediction.max() == prediction.min():
+        kind = "zero_prediction" if prediction.max() == 0 else "flat_prediction"
+        problems.append((kind, f"{prediction_path}: prediction is flat (every pixel {prediction.max():.4g}); "
+                               "scored at chance level"))
+    if density.max() == density.min():
+        problems.append(("flat_gt_map", f"{frame.density_path}: ground-truth map is flat; "
+                                        "cc/sim/kld are NaN for this frame"))
+    return density, prediction
+
+
+class OtherMaps:
+    """s_auc's "other" map of each frame of one video, by the protocol: a fixed map (--shuffle_map), the
+    fixations of frames drawn from the set (dhf1k), or of the video's other frames (av); None without s_auc."""
+
+    def __init__(self, job: VideoJob):
+        self.job = job
+        self.resized: dict[tuple[int, int], np.ndarray] = {}   # per map size: the fixed map, or fixations per pixel
+
+    def __call__(self, index: int, fixation_map: np.ndarray) -> np.ndarray | None:
+        job, shape = self.job, fixation_map.shape
+        if "s_auc" not in job.metrics:
+            return None
+        if job.shuffle_sources is not None and job.shuffle_map is None:
+            return fixation_union(job.shuffle_sources[index], shape)
+        if shape not in self.resized:
+            self.resized[shape] = self._prepare(shape)
+        if job.shuffle_map is not None:
+            return self.resized[shape]
+        return (self.resized[shape] - fixation_map) > 0  # the same video's other frames only
+
+    def _prepare(self, shape: tuple[int, int]) -> np.ndarray:
+        if self.job.shuffle_map is not None:
+            resized = cv2.resize(self.job.shuffle_map.astype(np.uint8), (shape[1], shape[0]),
+                                 interpolation=cv2.INTER_NEAREST)
+            return resized > 0
+        counts = np.zeros(shape, dtype=np.int32)
+        for frame_fixations in self.job.fixations:
+            if frame_fixations is not None:
+                counts[frame_fixations.scaled(shape)] += 1
+        return counts
 
 
 def evaluate_video(job: VideoJob) -> VideoResult:
@@ -386,55 +321,17 @@ def evaluate_video(job: VideoJob) -> VideoResult:
                                                  f"its {len(video.frames)} frames skipped"))
         result.problems.extend([("missing_prediction", None)] * len(video.frames))
         return result
-    fixation_counts: dict[tuple[int, int], np.ndarray] = {}  # av protocol, per map size: the video's fixations/pixel
-    resized_shuffle_maps: dict[tuple[int, int], np.ndarray] = {}
+    other_maps = OtherMaps(job)
     for index, frame in enumerate(video.frames):
-        density = read_map(frame.density_path)
-        if density is None:
-            result.problems.append(("unreadable_gt", f"{frame.density_path}: ground-truth map empty or unreadable; "
-                                                     "frame skipped"))
+        maps = read_frame_maps(frame, job.prediction_dir, result.problems)
+        if maps is None:
             continue
-        prediction_path = next((path for path in (job.prediction_dir / (frame.prediction_stem + suffix)
-                                                  for suffix in PREDICTION_SUFFIXES) if path.is_file()), None)
-        if prediction_path is None:
-            result.problems.append(("missing_prediction", f"{job.prediction_dir / frame.prediction_stem}.png: "
-                                                          "prediction missing; frame skipped"))
-            continue
-        prediction = read_map(prediction_path)
-        if prediction is None:
-            result.problems.append(("unreadable_prediction", f"{prediction_path}: prediction empty or unreadable; "
-                                                             "frame skipped"))
-            continue
-        if prediction.max() == prediction.min():
-            kind = "zero_prediction" if prediction.max() == 0 else "flat_prediction"
-            result.problems.append((kind, f"{prediction_path}: prediction is flat "
-                                          f"(every pixel {prediction.max():.4g}); scored at chance level"))
-        if density.max() == density.min():
-            result.problems.append(("flat_gt_map", f"{frame.density_path}: ground-truth map is flat; "
-                                                   "cc/sim/kld are NaN for this frame"))
-        shape = density.shape
+        density, prediction = maps
         own = job.fixations[index]
-        fixation_map = fixation_union([] if own is None else [own], shape)
+        fixation_map = fixation_union([] if own is None else [own], density.shape)
         if not fixation_map.any():
             result.problems.append(("no_fixations", None))
-        if "s_auc" not in job.metrics:
-            other_map = None
-        elif job.shuffle_map is not None:
-            if shape not in resized_shuffle_maps:
-                resized = cv2.resize(job.shuffle_map.astype(np.uint8), (shape[1], shape[0]),
-                                     interpolation=cv2.INTER_NEAREST)
-                resized_shuffle_maps[shape] = resized > 0
-            other_map = resized_shuffle_maps[shape]
-        elif job.shuffle_sources is not None:
-            other_map = fixation_union(job.shuffle_sources[index], shape)
-        else:
-            if shape not in fixation_counts:
-                fixation_counts[shape] = np.zeros(shape, dtype=np.int32)
-                for frame_fixations in job.fixations:
-                    if frame_fixations is not None:
-                        fixation_counts[shape][frame_fixations.scaled(shape)] += 1
-            other_counts = fixation_counts[shape] - fixation_map  # the same video's other frames only
-            other_map = other_counts > 0
+        other_map = other_maps(index, fixation_map)
         if other_map is not None and not other_map.any() and fixation_map.any():
             result.problems.append(("empty_shuffle_map", None))
         scores = score_frame(prediction, density, fixation_map, other_map,
@@ -532,25 +429,20 @@ def _format_scores(scores: dict[str, float | None]) -> str:
     return "  ".join(f"{name} {'nan' if value is None else f'{value:.4f}'}" for name, value in scores.items())
 
 
-def evaluate(args: argparse.Namespace) -> dict:
-    """Run the whole evaluation described by the command-line arguments; returns the summary written to --output."""
-    gt_root, prediction_root = Path(args.gt_path), Path(args.pred_path)
-    protocol = args.protocol or ("av" if args.dataset else "dhf1k")
-    videos = list_av_videos(gt_root, args.dataset, args.split) if args.dataset else list_dhf1k_videos(gt_root)
-    if not prediction_root.is_dir():
-        raise InputError(f"prediction folder not found: {prediction_root}; pass --pred_path the folder holding "
-                         "<video>/<frame>.png")
-    shuffle_map = None
-    if args.shuffle_map:
-        shuffle_image = read_map(Path(args.shuffle_map))
-        if shuffle_image is None:
-            raise InputError(f"shuffle map missing or unreadable: {args.shuffle_map}; "
-                             "pass --shuffle_map a binary image file")
-        shuffle_map = shuffle_image > 0
-    log.info("%d videos, %d frames, protocol %s, metrics %s", len(videos), sum(len(v.frames) for v in videos),
-             protocol, ",".join(args.metrics))
+def read_shuffle_map(path: str | None) -> np.ndarray | None:
+    """--shuffle_map as a binary map (None without one)."""
+    if not path:
+        return None
+    shuffle_image = read_map(Path(path))
+    if shuffle_image is None:
+        raise InputError(f"shuffle map missing or unreadable: {path}; pass --shuffle_map a binary image file")
+    return shuffle_image > 0
 
-    workers = max(1, min(args.workers, len(videos)))
+
+def score_videos(videos: list[Video], prediction_root: Path, protocol: str, shuffle_map: np.ndarray | None,
+                 metrics: tuple[str, ...], seed: int, workers: int) -> list[VideoResult]:
+    """Every video's per-frame scores and problems, videos spread over `workers` processes."""
+    workers = max(1, min(workers, len(videos)))
     pool = (ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=init_worker)
             if workers > 1 else None)
     torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
@@ -562,22 +454,36 @@ def evaluate(args: argparse.Namespace) -> dict:
             _log_problems(problems)
             fixations.append(video_fixations)
             fixation_problems.append(problems)
-        use_sources = protocol == "dhf1k" and shuffle_map is None and "s_auc" in args.metrics
-        sources = choose_shuffle_sources(videos, fixations, args.seed) if use_sources else [None] * len(videos)
-        jobs = [VideoJob(video, prediction_root / video.name, video_fixations, video_sources, shuffle_map,
-                         tuple(args.metrics), args.seed)
-                for video, video_fixations, video_sources in zip(videos, fixations, sources)]
+        use_sources = protocol == "dhf1k" and shuffle_map is None and "s_auc" in metrics
+        sources = choose_shuffle_sources(videos, fixations, seed) if use_sources else [None] * len(videos)
+        jobs = [VideoJob(video, prediction_root / video.name, video_fixations, video_sources, shuffle_map, metrics,
+                         seed) for video, video_fixations, video_sources in zip(videos, fixations, sources)]
         results = []
         for result, problems in zip(_map_videos(pool, evaluate_video, jobs, "scoring"), fixation_problems):
             _log_problems(result.problems)
             result.problems[:0] = problems
             results.append(result)
+        return results
     finally:
         if pool is not None:
             pool.shutdown()
         torch.set_num_threads(torch_threads)
         cv2.setNumThreads(cv2_threads)
 
+
+def evaluate(args: argparse.Namespace) -> dict:
+    """Run the whole evaluation described by the command-line arguments; returns the summary written to --output."""
+    gt_root, prediction_root = Path(args.gt_path), Path(args.pred_path)
+    protocol = args.protocol or ("av" if args.dataset else "dhf1k")
+    videos = list_videos(gt_root, args.dataset, args.split)
+    if not prediction_root.is_dir():
+        raise InputError(f"prediction folder not found: {prediction_root}; pass --pred_path the folder holding "
+                         "<video>/<frame>.png")
+    shuffle_map = read_shuffle_map(args.shuffle_map)
+    log.info("%d videos, %d frames, protocol %s, metrics %s", len(videos), sum(len(v.frames) for v in videos),
+             protocol, ",".join(args.metrics))
+    results = score_videos(videos, prediction_root, protocol, shuffle_map, tuple(args.metrics), args.seed,
+                           args.workers)
     summary = summarise(results, args.metrics)
     summary.update(protocol=protocol, metrics=list(args.metrics), pred_path=str(prediction_root), gt_path=str(gt_root),
                    dataset=args.dataset, split=args.split, shuffle_map=args.shuffle_map, seed=args.seed)

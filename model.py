@@ -2,21 +2,25 @@
 convolutions and trilinear upsampling that fuses four encoder hierarchies.
 
 The module names reproduce the original implementation's state-dict layout (github
-samyak0210/ViNet), so its checkpoints load with strict=True. Architecture comes first; the
-weight files (S3D Kinetics-400, SoundNet8, released checkpoints) are handled at the end.
+samyak0210/ViNet), so its checkpoints load with strict=True. Architecture comes first, then the
+model registry (MODELS: each model name with its builder, input size, normalisation, window rule and
+the seed's flags; the one place scripts build models), then the weight files (released checkpoints,
+which name their own model, S3D Kinetics-400, SoundNet8).
 """
 import copy
 import functools
+import inspect
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from utils import CLIP_LENGTH, FRAME_SIZE, InputError, audio_buffer_length
+from utils import CLIP_LENGTH, FRAME_SIZE, IMAGENET_MEAN, IMAGENET_STD, InputError, audio_buffer_length
 
 # ----------------------------------------------------------------------------------------------
 # S3D encoder (the Kinetics-400 action-recognition network of TASED-Net and torchvision)
@@ -449,6 +453,160 @@ AViNetFusion = VideoAudioSaliencyFusionModel
 
 
 # ----------------------------------------------------------------------------------------------
+# The model registry: one entry per model name, holding all a script needs to build, feed and run it.
+
+
+@dataclass(frozen=True)
+class WindowRule:
+    """Which frames make the clip that predicts frame i of a video of n frames.
+
+    Causal (ViNet): frames i-length+1..i; before frame length-1 either the time-reversed clip
+    i+length-1..i (reverse_start, the original's rule) or frame 0 repeated. Centred: frames
+    i-stride*(length-1)/2 .. i+stride*(length-1)/2 at `stride`, looking ahead. Indices beyond the
+    video are clamped to its first or last frame, so videos of any length (down to one frame) run.
+    """
+
+    length: int = CLIP_LENGTH
+    stride: int = 1
+    centred: bool = False
+    reverse_start: bool = True
+
+    def frames(self, index: int, num_frames: int) -> list[int]:
+        """The frame indices of frame `index`'s clip, in the order the model sees them."""
+        if self.centred:
+            first = index - self.stride * (self.length - 1) // 2
+        elif self.reversed(index):
+            return [min(index + self.length - 1 - k, num_frames - 1) for k in range(self.length)]
+        else:
+            first = index - self.stride * (self.length - 1)
+        return [min(max(first + self.stride * k, 0), num_frames - 1) for k in range(self.length)]
+
+    def reversed(self, index: int) -> bool:
+        """Whether frame `index`'s clip runs backwards in time (and its sound with it)."""
+        return self.reverse_start and not self.centred and index < self.length - 1
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model the scripts know by name: its builder and arguments, the input it sees (frame size,
+    normalisation, window rule, sound or not) and the seed's flags that select it."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    window: WindowRule = WindowRule()
+    frame_size: tuple[int, int] = FRAME_SIZE
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    takes_audio: bool = False
+    flags: str = ""
+
+    @property
+    def clip_length(self) -> int:
+        return self.window.length
+
+    def build(self) -> nn.Module:
+        """A new model with untrained weights (reads no files); InputError for arguments it refuses."""
+        kwargs = dict(self.kwargs)
+        if "frame_size" in inspect.signature(self.builder).parameters:  # the AViNet fusion grid follows it
+            kwargs["frame_size"] = self.frame_size
+        try:
+            return self.builder(**kwargs)
+        except ValueError as error:
+            raise InputError(f"cannot build {self.label}: {error}") from error
+
+    def configured(self, frame_size: tuple[int, int] | None = None, **kwargs: Any) -> "ModelEntry":
+        """This entry with other constructor arguments or input size; named after the registry entry it then
+        equals, if any (ViNet with num_clips=16 is 'vinet-clip16')."""
+        merged = _explicit_arguments(self.builder, {**self.kwargs, **kwargs})
+        entry = next((e for e in MODELS.values() if e.builder is self.builder and e.kwargs == merged), self)
+        window = replace(entry.window, length=merged["num_clips"]) if "num_clips" in merged else entry.window
+        return replace(entry, kwargs=merged, window=window, frame_size=tuple(frame_size or entry.frame_size))
+
+    @property
+    def label(self) -> str:
+        """The name, with the arguments that differ from the registry entry of that name."""
+        extra = {k: v for k, v in self.kwargs.items() if MODELS[self.name].kwargs.get(k) != v}
+        return self.name + (f" ({', '.join(f'{k}={v}' for k, v in extra.items())})" if extra else "")
+
+
+def _explicit_arguments(builder: Callable, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments that differ from the builder's defaults."""
+    defaults = {name: p.default for name, p in inspect.signature(builder).parameters.items()}
+    return {k: v for k, v in kwargs.items() if defaults.get(k, inspect.Parameter.empty) != v}
+
+
+def _vinet_entry(name: str, flags: str, **kwargs: Any) -> ModelEntry:
+    return ModelEntry(name, VideoSaliencyModel, kwargs, WindowRule(kwargs.get("num_clips", CLIP_LENGTH)), flags=flags)
+
+
+def _avinet_entry(name: str, builder: type, fusion: str, **kwargs: Any) -> ModelEntry:
+    return ModelEntry(name, builder, kwargs, takes_audio=True, flags=f"--use_sound True --fusion {fusion}")
+
+
+MODELS: dict[str, ModelEntry] = {entry.name: entry for entry in [
+    _vinet_entry("vinet", "--clip_size 32 --num_hier 3"),
+    *(_vinet_entry(f"vinet-clip{n}", f"--clip_size {n}", num_clips=n) for n in (8, 16, 48)),
+    *(_vinet_entry(f"vinet-hier{n}", f"--num_hier {n}", num_hier=n) for n in (0, 1, 2)),
+    _avinet_entry("avinet", VideoAudioSaliencyModel, "bilinear"),
+    _avinet_entry("avinet-transformer", VideoAudioSaliencyModel, "transformer", use_transformer=True),
+    _avinet_entry("avinet-tokens", VideoAudioSaliencyFusionModel, "tokens"),
+]}
+FUSIONS = {"bilinear": "avinet", "transformer": "avinet-transformer", "tokens": "avinet-tokens"}  # --fusion
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry of a model name; InputError listing the names otherwise."""
+    if name not in MODELS:
+        raise InputError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def entry_from_flags(model: str | None = None, use_sound: bool | None = None, fusion: str | None = None,
+                     use_transformer: bool | None = None, clip_size: int | None = None, num_hier: int | None = None,
+                     frame_size: tuple[int, int] | None = None, **widths: int | None) -> ModelEntry:
+    """The entry that --model NAME or the seed's flags select. --use_transformer True is the original's name
+    for --fusion transformer (it leaves --fusion tokens as it is); --clip_size and --num_hier pick the
+    ViNet variants; widths (transformer_in_channel, nhead, num_encoder_layers) are passed on when given."""
+    if model is None:
+        if use_transformer and fusion in (None, "bilinear"):
+            fusion = "transformer"
+        model = FUSIONS[fusion or "bilinear"] if use_sound else "vinet"
+    entry = get_entry(model)
+    if use_sound is not None and use_sound != entry.takes_audio:
+        raise InputError(f"--model {model} {'takes' if entry.takes_audio else 'does not take'} sound; "
+                         f"drop --use_sound {use_sound} or choose another model")
+    overrides = {k: v for k, v in (("num_clips", clip_size), ("num_hier", num_hier), *widths.items()) if v is not None}
+    return entry.configured(frame_size, **overrides)
+
+
+@functools.cache
+def _layout(name: str, kwargs: tuple, frame_size: tuple[int, int]) -> dict[str, tuple[int, ...]]:
+    with torch.device("meta"):
+        model = replace(MODELS[name], kwargs=dict(kwargs), frame_size=frame_size).build()
+    return {key: tuple(value.shape) for key, value in model.state_dict().items()}
+
+
+def state_dict_layout(entry: ModelEntry) -> dict[str, tuple[int, ...]]:
+    """The state-dict layout {key: shape} of an entry (built on the meta device: no memory, no time)."""
+    return _layout(entry.name, tuple(sorted(entry.kwargs.items())), entry.frame_size)
+
+
+def identify_model(state_dict: Mapping[str, torch.Tensor],
+                   frame_size: tuple[int, int] | None = None) -> tuple[ModelEntry, bool]:
+    """The registry entry whose layout is closest to state_dict's, and whether it matches exactly."""
+    layout = {key: tuple(value.shape) for key, value in state_dict.items()}
+
+    def distance(entry: ModelEntry) -> int:
+        reference = state_dict_layout(entry)
+        return sum(reference.get(k) != layout.get(k) for k in reference.keys() | layout.keys())
+
+    candidates = [entry.configured(frame_size) for entry in MODELS.values()]
+    best = min(candidates, key=distance)
+    return best, distance(best) == 0
+
+
+# ----------------------------------------------------------------------------------------------
 # Weights. Every file is read with torch.load(weights_only=True).
 
 WEIGHT_SOURCES = {
@@ -458,50 +616,6 @@ WEIGHT_SOURCES = {
            "S3D_Weights.KINETICS400_V1 (https://download.pytorch.org/models/s3d-d76dad2f.pth)",
     "soundnet": "soundnet8_final.pth, the PyTorch port of SoundNet8 (linked from github samyak0210/ViNet)",
 }
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A model variant of the original: its class, constructor arguments and the CLI flags that build it."""
-
-    model_class: type
-    kwargs: dict
-    flags: str
-
-    def build(self) -> nn.Module:
-        return self.model_class(**self.kwargs)
-
-
-VARIANTS = {
-    "vinet": Variant(VideoSaliencyModel, {}, "--clip_size 32 --num_hier 3"),
-    **{f"vinet_clip{n}": Variant(VideoSaliencyModel, {"num_clips": n}, f"--clip_size {n}") for n in (8, 16, 48)},
-    **{f"vinet_hier{n}": Variant(VideoSaliencyModel, {"num_hier": n}, f"--num_hier {n}") for n in (0, 1, 2)},
-    "avinet": Variant(VideoAudioSaliencyModel, {}, "--use_sound True --fusion bilinear"),
-    "avinet_transformer": Variant(VideoAudioSaliencyModel, {"use_transformer": True},
-                                  "--use_sound True --fusion transformer"),
-    "avinet_fusion": Variant(VideoAudioSaliencyFusionModel, {}, "--use_sound True --fusion tokens"),
-}
-
-
-@functools.cache
-def variant_layout(name: str) -> dict[str, tuple[int, ...]]:
-    """The state-dict layout {key: shape} of a variant (built on the meta device, no memory used)."""
-    with torch.device("meta"):
-        model = VARIANTS[name].build()
-    return {key: tuple(value.shape) for key, value in model.state_dict().items()}
-
-
-def identify_variant(state_dict: Mapping[str, torch.Tensor]) -> tuple[str, bool]:
-    """The variant whose layout is closest to state_dict, and whether it matches exactly."""
-    layout = {key: tuple(value.shape) for key, value in state_dict.items()}
-
-    def distance(name: str) -> int:
-        reference = variant_layout(name)
-        keys = reference.keys() | layout.keys()
-        return sum(reference.get(k) != layout.get(k) for k in keys)
-
-    best = min(VARIANTS, key=distance)
-    return best, distance(best) == 0
 
 
 def read_weights(path: str | Path, source: str) -> dict:
@@ -549,17 +663,28 @@ def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, torch.Ten
     if any(k.startswith("conv8_objs") for k in state_dict):
         raise InputError(f"{source} holds SoundNet8 weights, not an AViNet checkpoint; "
                          "give it to train.py --soundnet_weights")
-    name, exact = identify_variant(state_dict)
-    variant = VARIANTS[name]
-    what = f"a '{name}' checkpoint ({variant.flags})" if exact else f"closest to the '{name}' layout ({variant.flags})"
-    raise InputError(f"{source} is {what}, which does not fit {type(model).__name__}: "
-                     f"{_describe_mismatch(expected, state_dict)}")
+    entry, exact = identify_model(state_dict, getattr(model, "frame_size", None))
+    what = f"a '{entry.label}' checkpoint" if exact else f"closest to the '{entry.label}' layout"
+    raise InputError(f"{source} is {what} (--model {entry.name} or {entry.flags}), which does not fit "
+                     f"{type(model).__name__}: {_describe_mismatch(expected, state_dict)}")
 
 
 def load_checkpoint(model: nn.Module, path: str | Path) -> None:
     """Load a ViNet/AViNet checkpoint (plain, DataParallel 'module.' prefix, {'state_dict'} or
     {'model'} wrapped) into model with strict=True."""
     load_state_dict_checked(model, unwrap_state_dict(read_weights(path, "checkpoint")), str(path))
+
+
+def load_model(path: str | Path, entry: ModelEntry | None = None,
+               frame_size: tuple[int, int] | None = None) -> tuple[ModelEntry, nn.Module]:
+    """A checkpoint's model in eval mode: built as `entry` says, or without one as the file's layout says
+    (for frames of frame_size); InputError naming the file when they disagree."""
+    state_dict = unwrap_state_dict(read_weights(path, "checkpoint"))
+    if entry is None:
+        entry, _ = identify_model(state_dict, frame_size)
+    model = entry.build()
+    load_state_dict_checked(model, state_dict, str(path))
+    return entry, model.eval()
 
 
 # S3D's Kinetics weights come as one Sequential: TASED-Net's `base.<i>` and torchvision's

@@ -9,13 +9,15 @@
     torchrun --nproc_per_node=4 train.py ...                  # DDP: nccl on GPUs, gloo on CPUs
     python train.py ... --resume                               # continue from <model_val_path stem>_last.pt
 
-The loss is the original's: the sum of coefficient x batch mean of each chosen metric (loss.py); with the
-default coefficients KLD is minimised and CC and SIM are maximised. Each epoch validates (loss, CC, SIM, KLD,
-NSS on the prediction resized to the ground truth's size and blurred, as the original) and writes, beside
---model_val_path: the best model by --best_metric at --model_val_path (a plain state dict, as the original's),
-<stem>_last.pt (model, optimizer, scheduler, scaler, epoch, step, best value, RNG states) for --resume,
-<stem>_args.json, <stem>_log.csv (per step and per epoch) and TensorBoard events in <stem>_tb/ when tensorboard
-is installed. Every file is written atomically, by rank 0 alone.
+The model is a registry entry (model.py): --model NAME, or the seed's flags (--use_sound, --fusion /
+--use_transformer, --clip_size, --num_hier); without them the --load_weight checkpoint (or the run being resumed)
+names it, and ViNet is the default. The loss is the original's (loss.saliency_loss): with the default coefficients
+KLD is minimised and CC and SIM are maximised. Each epoch validates (loss, CC, SIM, KLD, NSS on the prediction
+resized to the ground truth's size and blurred, as the original) and writes, beside --model_val_path: the best model
+by --best_metric at --model_val_path (a plain state dict, as the original's), <stem>_last.pt (model entry and
+arguments, model, optimizer, scheduler, scaler, epoch, step, best value, RNG states) for --resume,
+<stem>_args.json, <stem>_log.csv (per step and per epoch) and TensorBoard events in <stem>_tb/ when tensorboard is
+installed. Every file is written atomically, by rank 0 alone.
 """
 import argparse
 import contextlib
@@ -52,35 +54,32 @@ from dataloader import (
     collate_clips,
 )
 from model import (
-    VideoAudioSaliencyFusionModel,
-    VideoAudioSaliencyModel,
-    VideoSaliencyModel,
+    FUSIONS,
+    MODELS,
+    ModelEntry,
+    entry_from_flags,
+    get_entry,
+    identify_model,
     load_s3d_weights,
     load_soundnet_weights,
     load_state_dict_checked,
     read_weights,
     unwrap_state_dict,
 )
-from utils import (
-    CLIP_LENGTH,
-    FRAME_SIZE,
-    PRECISIONS,
-    InputError,
-    atomic_write_bytes,
-    autocast,
-    blur_map,
-    resize_map,
-    str2bool,
-)
+from utils import PRECISIONS, InputError, atomic_write_bytes, autocast, blur_map, resize_map, str2bool
 
 log = logging.getLogger("train")
 
 DATASETS = ("DHF1KDataset", "SoundDataset", "Hollywood", "UCF")
-FUSIONS = ("bilinear", "transformer", "tokens")
-LOSS_TERMS = {"kldiv": loss.kldiv, "cc": loss.cc, "sim": loss.similarity, "nss": loss.nss}
 METRICS = ("loss", "cc", "sim", "kld", "nss")
 LOWER_IS_BETTER = ("loss", "kld")
 LOG_COLUMNS = ("phase", "epoch", "step", "lr", "loss", "cc", "sim", "kld", "nss", "clips_per_s")
+MODEL_FLAGS = ("model", "use_sound", "fusion", "use_transformer", "clip_size", "num_hier", "transformer_in_channel",
+               "nhead", "num_encoder_layers")
+LAST_FORMAT = 2  # version of <stem>_last.pt: 2 records the model entry
+
+# ----------------------------------------------------------------------------------------------
+# Flags
 
 
 def schedule_name(value: str) -> str:
@@ -95,13 +94,20 @@ def schedule_name(value: str) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The original's flags (booleans parsed as written) and the new ones."""
-    p = argparse.ArgumentParser(description="Train ViNet / AViNet.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description="Train ViNet / AViNet.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
-    def flag(name: str, default: bool, help: str) -> None:
-        p.add_argument(name, type=str2bool, nargs="?", const=True, default=default, help=help)
+    def flag(group: argparse._ArgumentGroup, name: str, default: bool | None, help: str) -> None:
+        group.add_argument(name, type=str2bool, nargs="?", const=True, default=default, help=help)
 
-    data = p.add_argument_group("data")
+    _data_flags(parser.add_argument_group("data"))
+    _model_flags(parser.add_argument_group("model"), flag)
+    _optimisation_flags(parser.add_argument_group("optimisation"), flag)
+    _run_flags(parser.add_argument_group("run"), flag)
+    return parser.parse_args(argv)
+
+
+def _data_flags(data: argparse._ArgumentGroup) -> None:
     data.add_argument("--dataset", choices=DATASETS, default="DHF1KDataset")
     data.add_argument("--train_path_data", required=True,
                       help="dataset root: the DHF1K/Hollywood/UCF training folder, or the audio-visual root")
@@ -109,28 +115,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--split", type=int, default=1, help="audio-visual fold 1-3 (DIEM has one split)")
     data.add_argument("--av_datasets", nargs="+", choices=AUDIO_VISUAL_DATASETS, default=list(AUDIO_VISUAL_DATASETS),
                       help="the audio-visual sets trained on together")
-    data.add_argument("--clip_size", type=int, default=CLIP_LENGTH, help="frames per clip")
-    data.add_argument("--frame_size", type=int, nargs=2, default=list(FRAME_SIZE), metavar=("H", "W"),
-                      help="frame size the model sees (multiples of 32)")
+    data.add_argument("--frame_size", type=int, nargs=2, metavar=("H", "W"),
+                      help="frame size the model sees (multiples of 32; default: the model's own, 224 384)")
     data.add_argument("--clips_per_video", type=int, default=1, help="random training clips per video per epoch")
     data.add_argument("--no_workers", type=int, default=4, help="data loader worker processes")
     data.add_argument("--audio_ablation", choices=AUDIO_ABLATIONS, default="none",
                       help="validation audio: as recorded, silenced, or another video's")
 
-    net = p.add_argument_group("model")
-    flag("--use_sound", False, "AViNet (with audio) instead of ViNet")
-    net.add_argument("--fusion", choices=FUSIONS, default="bilinear", help="AViNet's audio-visual fusion")
-    flag("--use_transformer", False, "the original's name for --fusion transformer")
-    net.add_argument("--num_hier", type=int, default=3)
+
+def _model_flags(net: argparse._ArgumentGroup, flag) -> None:
+    net.add_argument("--model", choices=list(MODELS), help="the model (default: the seed's flags below, else the "
+                                                            "--load_weight checkpoint's, else vinet)")
+    flag(net, "--use_sound", None, "AViNet (with audio) instead of ViNet")
+    net.add_argument("--fusion", choices=list(FUSIONS), help="AViNet's audio-visual fusion (default bilinear)")
+    flag(net, "--use_transformer", None, "the original's name for --fusion transformer")
+    net.add_argument("--clip_size", type=int, help="frames per clip (ViNet: 8, 16, 32, 48; default 32)")
+    net.add_argument("--num_hier", type=int, help="encoder hierarchies fused by the decoder (0-3; default 3)")
     net.add_argument("--transformer_in_channel", type=int, help="token width (default: the variant's own)")
-    net.add_argument("--nhead", type=int, default=4)
-    net.add_argument("--num_encoder_layers", type=int, default=3)
+    net.add_argument("--nhead", type=int, help="transformer heads (default 4)")
+    net.add_argument("--num_encoder_layers", type=int, help="transformer layers (default 3)")
     net.add_argument("--s3d_weights", help="S3D Kinetics-400 weights (TASED-Net or torchvision layout)")
     net.add_argument("--soundnet_weights", help="SoundNet8 weights (soundnet8_final.pth)")
     net.add_argument("--load_weight", default="None",
-                     help="a ViNet/AViNet checkpoint; with --use_sound a ViNet one initialises AViNet's visual model")
+                     help="a checkpoint; with --use_sound a ViNet one initialises AViNet's visual model")
 
-    opt = p.add_argument_group("optimisation")
+
+def _optimisation_flags(opt: argparse._ArgumentGroup, flag) -> None:
     opt.add_argument("--no_epochs", type=int, default=40)
     opt.add_argument("--batch_size", type=int, default=8, help="clips per process and step")
     opt.add_argument("--accum_steps", type=int, default=1, help="batches accumulated per optimizer step")
@@ -141,55 +151,172 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     opt.add_argument("--lr_sched", type=schedule_name, default="none", help="none, step or cosine (per epoch)")
     opt.add_argument("--step_size", type=int, default=5, help="epochs between step decays")
     opt.add_argument("--gamma", type=float, default=0.1, help="step decay factor")
-    flag("--kldiv", True, "KL divergence term")
-    flag("--cc", False, "CC term")
-    flag("--sim", False, "SIM term")
-    flag("--nss", False, "NSS term (reads fixations)")
+    for name, default, help in (("kldiv", True, "KL divergence term"), ("cc", False, "CC term"),
+                                ("sim", False, "SIM term"), ("nss", False, "NSS term (reads fixations)")):
+        flag(opt, f"--{name}", default, help)
     opt.add_argument("--kldiv_coeff", type=float, default=1.0)
     opt.add_argument("--cc_coeff", type=float, default=-1.0, help="negative: rewards correlation")
     opt.add_argument("--sim_coeff", type=float, default=-1.0, help="negative: rewards similarity")
     opt.add_argument("--nss_coeff", type=float, default=1.0,
                      help="the original's default; positive penalises NSS, pass -1 to reward it")
-    flag("--freeze_bn", False, "batch norm uses its running statistics while training")
-    net.add_argument("--bn_momentum", type=float,
+    flag(opt, "--freeze_bn", False, "batch norm uses its running statistics while training")
+    opt.add_argument("--bn_momentum", type=float,
                      help="batch-norm momentum of every layer (default: the model's, 1e-3 in S3D as the original: "
                           "suited to pretrained statistics; from random weights 0.1 lets them follow training)")
-    flag("--sync_bn", True, "SyncBatchNorm under DDP on GPUs")
+    flag(opt, "--sync_bn", True, "SyncBatchNorm under DDP on GPUs")
 
-    run = p.add_argument_group("run")
+
+def _run_flags(run: argparse._ArgumentGroup, flag) -> None:
     run.add_argument("--model_val_path", default="runs/model.pt",
                      help="best checkpoint; the run's other files go beside it, named after its stem")
     run.add_argument("--best_metric", choices=METRICS, default="loss", help="validation metric choosing the best")
-    flag("--resume", False, "continue from <stem>_last.pt")
-    flag("--eval_only", False, "validate --load_weight (or a fresh model) once and stop")
+    flag(run, "--resume", False, "continue from <stem>_last.pt")
+    flag(run, "--eval_only", False, "validate --load_weight (or a fresh model) once and stop")
     run.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32", help="autocast (fp16: CUDA only)")
     run.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
     run.add_argument("--seed", type=int, default=0)
-    flag("--deterministic", False, "deterministic algorithms (a resumed run ends as an uninterrupted one)")
+    flag(run, "--deterministic", False, "deterministic algorithms (a resumed run ends as an uninterrupted one)")
     run.add_argument("--log_interval", type=int, default=5, help="steps between log lines")
-    args = p.parse_args(argv)
-    if args.use_transformer and args.fusion == "bilinear":
-        args.fusion = "transformer"
-    return args
+
+
+# ----------------------------------------------------------------------------------------------
+# The run's configuration, built once from the flags
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The files of a run, beside the best checkpoint and named after its stem."""
+
+    best: Path
+    last: Path
+    args: Path
+    log: Path
+    tensorboard: Path
+
+    @classmethod
+    def beside(cls, best: str | Path) -> "RunFiles":
+        best = Path(best)
+        stem = best.parent / best.stem
+        return cls(best, Path(f"{stem}_last.pt"), Path(f"{stem}_args.json"), Path(f"{stem}_log.csv"),
+                   Path(f"{stem}_tb"))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which clips training and validation read."""
+
+    dataset: str
+    train_root: str
+    val_root: str | None
+    split: int
+    av_datasets: tuple[str, ...]
+    clip_length: int
+    frame_size: tuple[int, int]
+    use_sound: bool
+    fixations: bool            # training samples carry fixation maps (the NSS term needs them)
+    clips_per_video: int
+    audio_ablation: str
+    batch_size: int
+    workers: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """How the weights move: optimizer, schedule, loss, accumulation, precision and batch norm."""
+
+    name: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    schedule: str
+    step_size: int
+    gamma: float
+    epochs: int
+    accum_steps: int
+    loss_weights: dict[str, float]   # loss.LOSS_TERMS name -> coefficient, for the chosen terms
+    precision: str
+    freeze_bn: bool
+    bn_momentum: float | None
+    sync_bn: bool
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run does, from the flags (as nanoGPT's GPTConfig): the model entry, data, optimisation,
+    the weights it starts from and the files it writes."""
+
+    model: ModelEntry
+    data: DataConfig
+    optim: OptimConfig
+    load_weight: str | None
+    s3d_weights: str | None
+    soundnet_weights: str | None
+    files: RunFiles
+    best_metric: str
+    resume: bool
+    eval_only: bool
+    device: str
+    seed: int
+    deterministic: bool
+    log_interval: int
+    flags: dict                     # the parsed flags, written to <stem>_args.json
 
 
 def check_args(args: argparse.Namespace) -> None:
     """Refuse inconsistent flags with one line naming the fix."""
-    if not any(getattr(args, name) for name in LOSS_TERMS):
+    if not any((args.kldiv, args.cc, args.sim, args.nss)):
         raise InputError("no loss term chosen: pass one or more of --kldiv, --cc, --sim, --nss")
-    if args.use_sound and args.dataset != "SoundDataset":
-        raise InputError("--use_sound True needs --dataset SoundDataset (the audio-visual sets)")
     if args.dataset != "SoundDataset" and not args.val_path_data:
         raise InputError(f"--dataset {args.dataset} needs --val_path_data (the validation folder)")
     if args.dataset == "SoundDataset" and args.split not in (1, 2, 3):
         raise InputError(f"--split must be 1, 2 or 3, got {args.split}")
-    if any(n <= 0 or n % 32 for n in args.frame_size):
+    if args.frame_size and any(n <= 0 or n % 32 for n in args.frame_size):
         raise InputError(f"--frame_size must be two positive multiples of 32, got {args.frame_size}")
     for name in ("batch_size", "accum_steps", "clips_per_video", "log_interval", "step_size"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.no_workers < 0 or args.no_epochs < 0:
         raise InputError("--no_workers and --no_epochs must not be negative")
+
+
+def model_entry(args: argparse.Namespace, resumed: dict | None) -> ModelEntry:
+    """The entry the model flags select; without them the one the run being resumed recorded, or the one the
+    --load_weight checkpoint holds, or ViNet."""
+    frame_size = tuple(args.frame_size) if args.frame_size else None
+    if any(getattr(args, name) is not None for name in MODEL_FLAGS):
+        return entry_from_flags(args.model, args.use_sound, args.fusion, args.use_transformer, args.clip_size,
+                                args.num_hier, frame_size, transformer_in_channel=args.transformer_in_channel,
+                                nhead=args.nhead, num_encoder_layers=args.num_encoder_layers)
+    if resumed is not None:
+        return recorded_entry(resumed)
+    if args.load_weight != "None":
+        return identify_model(unwrap_state_dict(read_weights(args.load_weight, "checkpoint")), frame_size)[0]
+    return get_entry("vinet").configured(frame_size)
+
+
+def config_from_args(args: argparse.Namespace, resumed: dict | None = None) -> TrainConfig:
+    """The run's configuration (resumed: the last checkpoint of the run --resume continues); InputError for
+    inconsistent flags."""
+    check_args(args)
+    files = RunFiles.beside(args.model_val_path)
+    entry = model_entry(args, resumed)
+    if entry.takes_audio and args.dataset != "SoundDataset":
+        raise InputError(f"--use_sound True needs --dataset SoundDataset (the audio-visual sets): {entry.label} "
+                         "hears sound")
+    weights = {name: getattr(args, f"{name}_coeff") for name in loss.LOSS_TERMS if getattr(args, name)}
+    data = DataConfig(args.dataset, args.train_path_data, args.val_path_data, args.split, tuple(args.av_datasets),
+                      entry.clip_length, entry.frame_size, entry.takes_audio, args.nss, args.clips_per_video,
+                      args.audio_ablation, args.batch_size, args.no_workers, args.seed)
+    optim = OptimConfig(args.optim, args.lr, args.momentum, args.weight_decay, args.lr_sched, args.step_size,
+                        args.gamma, args.no_epochs, args.accum_steps, weights, args.precision, args.freeze_bn,
+                        args.bn_momentum, args.sync_bn)
+    optional = {name: None if value in (None, "None") else value for name, value in
+                (("load_weight", args.load_weight), ("s3d_weights", args.s3d_weights),
+                 ("soundnet_weights", args.soundnet_weights))}
+    return TrainConfig(entry, data, optim, **optional, files=files, best_metric=args.best_metric, resume=args.resume,
+                       eval_only=args.eval_only, device=args.device, seed=args.seed, deterministic=args.deterministic,
+                       log_interval=args.log_interval, flags=vars(args))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -267,81 +394,66 @@ def restore_rng_states(states: dict) -> None:
 # Data
 
 
-def build_datasets(args: argparse.Namespace, eval_only: bool = False):
-    """The training and validation datasets the flags name (training None with eval_only)."""
-    size, length = tuple(args.frame_size), args.clip_size
-    options = {"clip_length": length, "frame_size": size, "seed": args.seed}
-    if args.dataset == "SoundDataset":
-        sound = {"use_sound": args.use_sound, "datasets": tuple(args.av_datasets)}
-        val_root = args.val_path_data or args.train_path_data
-        val_set = SoundDataset(val_root, args.split, VALIDATION, fixations=True, audio_ablation=args.audio_ablation,
-                               **sound, **options)
-        train_set = None if eval_only else SoundDataset(args.train_path_data, args.split, TRAIN, fixations=args.nss,
-                                                        clips_per_video=args.clips_per_video, **sound, **options)
+def build_datasets(data: DataConfig, eval_only: bool = False):
+    """The training and validation datasets (training None with eval_only)."""
+    options = {"clip_length": data.clip_length, "frame_size": data.frame_size, "seed": data.seed}
+    if data.dataset == "SoundDataset":
+        sound = {"use_sound": data.use_sound, "datasets": data.av_datasets}
+        val_set = SoundDataset(data.val_root or data.train_root, data.split, VALIDATION, fixations=True,
+                               audio_ablation=data.audio_ablation, **sound, **options)
+        train_set = None if eval_only else SoundDataset(data.train_root, data.split, TRAIN, fixations=data.fixations,
+                                                        clips_per_video=data.clips_per_video, **sound, **options)
         return train_set, val_set
-    dataset_class = DHF1KDataset if args.dataset == "DHF1KDataset" else HollywoodUCFDataset
-    val_set = dataset_class(args.val_path_data, VALIDATION, fixations=True, **options)
-    train_set = None if eval_only else dataset_class(args.train_path_data, TRAIN, fixations=args.nss,
-                                                     clips_per_video=args.clips_per_video, **options)
+    dataset_class = DHF1KDataset if data.dataset == "DHF1KDataset" else HollywoodUCFDataset
+    val_set = dataset_class(data.val_root, VALIDATION, fixations=True, **options)
+    train_set = None if eval_only else dataset_class(data.train_root, TRAIN, fixations=data.fixations,
+                                                     clips_per_video=data.clips_per_video, **options)
     return train_set, val_set
 
 
-def train_loader(dataset, args: argparse.Namespace, process: Process, epoch: int) -> DataLoader:
+def train_loader(dataset, data: DataConfig, process: Process, epoch: int) -> DataLoader:
     """The epoch's loader: a seeded shuffle split across processes, random clips seeded by (seed, epoch, index)."""
     dataset.set_epoch(epoch)
-    sampler = DistributedSampler(dataset, process.world_size, process.rank, shuffle=True, seed=args.seed)
+    sampler = DistributedSampler(dataset, process.world_size, process.rank, shuffle=True, seed=data.seed)
     sampler.set_epoch(epoch)
-    return DataLoader(dataset, args.batch_size, sampler=sampler, num_workers=args.no_workers,
+    return DataLoader(dataset, data.batch_size, sampler=sampler, num_workers=data.workers,
                       collate_fn=collate_clips, pin_memory=process.device.type == "cuda",
-                      generator=torch.Generator().manual_seed(args.seed * 100_003 + epoch))
+                      generator=torch.Generator().manual_seed(data.seed * 100_003 + epoch))
 
 
-def validation_loader(dataset, args: argparse.Namespace, process: Process) -> DataLoader:
+def validation_loader(dataset, data: DataConfig, process: Process) -> DataLoader:
     """Every validation clip once, shared round-robin between processes."""
     shard = Subset(dataset, range(process.rank, len(dataset), process.world_size))
-    return DataLoader(shard, args.batch_size, shuffle=False, num_workers=args.no_workers, collate_fn=collate_clips,
-                      generator=torch.Generator().manual_seed(args.seed))
+    return DataLoader(shard, data.batch_size, shuffle=False, num_workers=data.workers, collate_fn=collate_clips,
+                      generator=torch.Generator().manual_seed(data.seed))
 
 
 # ----------------------------------------------------------------------------------------------
 # Model
 
 
-def build_model(args: argparse.Namespace) -> nn.Module:
-    """ViNet, or the AViNet variant --fusion names, for --clip_size clips of --frame_size frames."""
-    try:
-        if not args.use_sound:
-            return VideoSaliencyModel(nhead=args.nhead, num_hier=args.num_hier, num_clips=args.clip_size)
-        model_class = VideoAudioSaliencyFusionModel if args.fusion == "tokens" else VideoAudioSaliencyModel
-        widths = {} if args.transformer_in_channel is None else {"transformer_in_channel": args.transformer_in_channel}
-        return model_class(use_transformer=args.fusion != "bilinear", nhead=args.nhead,
-                           num_encoder_layers=args.num_encoder_layers, num_hier=args.num_hier,
-                           num_clips=args.clip_size, frame_size=tuple(args.frame_size), **widths)
-    except ValueError as error:
-        raise InputError(f"cannot build the model: {error}") from error
-
-
-def initialise_weights(model: nn.Module, args: argparse.Namespace) -> None:
-    """--load_weight (a ViNet checkpoint into ViNet or into AViNet's visual model, an AViNet one into the
-    whole AViNet), and S3D / SoundNet weights for the parts it does not cover; strict, errors naming the
-    variant a file holds."""
+def initialise_weights(model: nn.Module, entry: ModelEntry, load_weight: str | None, s3d_weights: str | None,
+                       soundnet_weights: str | None) -> None:
+    """load_weight (a ViNet checkpoint into ViNet or into AViNet's visual model, an AViNet one into the whole
+    AViNet), and S3D / SoundNet weights for the parts it does not cover; strict, errors naming the variant a
+    file holds."""
     covered = "nothing"
-    if args.load_weight != "None":
-        state = unwrap_state_dict(read_weights(args.load_weight, "checkpoint"))
-        whole = not args.use_sound or any(key.startswith("visual_model.") for key in state)
+    if load_weight:
+        state = unwrap_state_dict(read_weights(load_weight, "checkpoint"))
+        whole = not entry.takes_audio or any(key.startswith("visual_model.") for key in state)
         covered = "the model" if whole else "AViNet's visual model"
         load_state_dict_checked(model if whole else model.visual_model, state,
-                                args.load_weight if whole else f"{args.load_weight} (for {covered})")
-        log.info("loaded %s into %s", args.load_weight, covered)
-    if args.s3d_weights and covered == "nothing":
-        load_s3d_weights((model.visual_model if args.use_sound else model).backbone, args.s3d_weights)
-    if args.use_sound and args.soundnet_weights and covered != "the model":
-        load_soundnet_weights(model.audionet, args.soundnet_weights)
-    for flag, given, skipped in (("--s3d_weights", args.s3d_weights, covered != "nothing"),
-                                 ("--soundnet_weights", args.soundnet_weights, covered == "the model")):
+                                load_weight if whole else f"{load_weight} (for {covered})")
+        log.info("loaded %s into %s", load_weight, covered)
+    if s3d_weights and covered == "nothing":
+        load_s3d_weights((model.visual_model if entry.takes_audio else model).backbone, s3d_weights)
+    if entry.takes_audio and soundnet_weights and covered != "the model":
+        load_soundnet_weights(model.audionet, soundnet_weights)
+    for flag, given, skipped in (("--s3d_weights", s3d_weights, covered != "nothing"),
+                                 ("--soundnet_weights", soundnet_weights, covered == "the model")):
         if given and skipped:
             log.warning("%s not loaded: --load_weight already fills %s", flag, covered)
-    if covered == "nothing" and not args.s3d_weights and not args.eval_only:
+    if covered == "nothing" and not s3d_weights:
         log.warning("no --s3d_weights or --load_weight: the visual model starts from random weights")
 
 
@@ -364,43 +476,83 @@ def predict(model: nn.Module, batch: dict, device: torch.device) -> torch.Tensor
     return model(clip)
 
 
-def saliency_loss(prediction: torch.Tensor, density: torch.Tensor, fixations: torch.Tensor | None,
-                  args: argparse.Namespace) -> torch.Tensor:
-    """Sum over the chosen terms of coefficient x batch mean of the metric (NSS against the fixations)."""
-    total = prediction.new_zeros((), dtype=torch.float32)
-    for name, metric in LOSS_TERMS.items():
-        if getattr(args, name):
-            total = total + getattr(args, f"{name}_coeff") * metric(prediction, fixations if name == "nss"
-                                                                   else density).mean()
-    return total
+def distribute(model: nn.Module, optim: OptimConfig, process: Process, unused_parameters: bool) -> nn.Module:
+    """The model wrapped for DDP under torchrun (SyncBatchNorm on GPUs unless frozen); itself otherwise."""
+    if not process.distributed:
+        return model
+    if process.device.type == "cuda" and optim.sync_bn and not optim.freeze_bn:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    elif not optim.freeze_bn:
+        log.warning("batch-norm statistics are per process here (SyncBatchNorm needs GPUs); "
+                    "--freeze_bn True makes N processes train as one")
+    return DistributedDataParallel(model, device_ids=[process.device] if process.device.type == "cuda" else None,
+                                   find_unused_parameters=unused_parameters)
 
 
 # ----------------------------------------------------------------------------------------------
 # Checkpoints and logs
 
 
-@dataclass(frozen=True)
-class RunFiles:
-    """The files of a run, beside the best checkpoint and named after its stem."""
-
-    best: Path
-    last: Path
-    args: Path
-    log: Path
-    tensorboard: Path
-
-    @classmethod
-    def beside(cls, best: str | Path) -> "RunFiles":
-        best = Path(best)
-        stem = best.parent / best.stem
-        return cls(best, Path(f"{stem}_last.pt"), Path(f"{stem}_args.json"), Path(f"{stem}_log.csv"),
-                   Path(f"{stem}_tb"))
-
-
 def save_atomic(obj, path: Path) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+@dataclass
+class Progress:
+    """Where a run stands: the next epoch, optimizer steps taken and the best validation value so far."""
+
+    epoch: int = 0
+    step: int = 0
+    best: float | None = None
+
+
+def save_last(path: Path, entry: ModelEntry, model: nn.Module, optimizer, scheduler, scaler, progress: Progress,
+              best_metric: str) -> None:
+    """<stem>_last.pt: all --resume needs, and the model entry and arguments that rebuild the model alone."""
+    save_atomic({"format": LAST_FORMAT, "model_entry": entry.name, "model_args": dict(entry.kwargs),
+                 "frame_size": list(entry.frame_size), "model": model.state_dict(),
+                 "optimizer": optimizer.state_dict(),
+                 "scheduler": None if scheduler is None else scheduler.state_dict(), "scaler": scaler.state_dict(),
+                 "epoch": progress.epoch, "step": progress.step, "best_value": progress.best,
+                 "best_metric": best_metric, "rng": rng_states()}, path)
+
+
+def read_last(path: Path) -> dict:
+    """A <stem>_last.pt file (weights_only); InputError when missing, unreadable, of a newer format or of a
+    model this project does not know."""
+    if not path.is_file():
+        raise InputError(f"nothing to resume: {path} not found (run without --resume to start)")
+    state = read_weights(path, "checkpoint")
+    if state.get("format", 1) > LAST_FORMAT:
+        raise InputError(f"{path} was written by a newer train.py (format {state['format']}, this one reads "
+                         f"{LAST_FORMAT}); update this project to resume it")
+    if state.get("model_entry") not in (None, *MODELS):
+        raise InputError(f"{path} records an unknown model {state['model_entry']!r}; update this project to resume it")
+    return state
+
+
+def recorded_entry(state: dict) -> ModelEntry:
+    """The model entry a last checkpoint recorded (format 1 files record none: ViNet's)."""
+    entry = get_entry(state.get("model_entry", "vinet"))
+    return entry.configured(tuple(state.get("frame_size", entry.frame_size)), **state.get("model_args", {}))
+
+
+def resume(state: dict, path: Path, entry: ModelEntry, model: nn.Module, optimizer, scheduler, scaler) -> Progress:
+    """Restore a run from its last checkpoint (read_last): model, optimizer, scheduler, scaler, RNG states and
+    counters."""
+    if "model_entry" in state and recorded_entry(state).label != entry.label:
+        raise InputError(f"{path} is a run of {recorded_entry(state).label}, not {entry.label}: drop the "
+                         "model flags to resume it, or give another --model_val_path")
+    load_state_dict_checked(model, state["model"], str(path))
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    restore_rng_states(state["rng"])
+    log.info("resumed from %s after epoch %d (step %d)", path, state["epoch"] - 1, state["step"])
+    return Progress(state["epoch"], state["step"], state["best_value"])
 
 
 class RunLog:
@@ -458,25 +610,25 @@ def reduce_mean(values: torch.Tensor, process: Process) -> torch.Tensor:
     return values
 
 
-def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                scaler: torch.amp.GradScaler, args: argparse.Namespace, process: Process, epoch: int, step: int,
-                run_log: RunLog | None) -> tuple[float, int]:
+def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                optim: OptimConfig, process: Process, epoch: int, step: int, run_log: RunLog | None,
+                log_interval: int) -> tuple[float, int]:
     """One epoch of optimizer steps over accum_steps batches each; the mean step loss and the step count."""
-    set_train_mode(model, args.freeze_bn)
-    num_batches = len(loader)
-    full_groups = num_batches - num_batches % args.accum_steps
+    set_train_mode(model, optim.freeze_bn)
+    accum, num_batches = optim.accum_steps, len(loader)
+    full_groups = num_batches - num_batches % accum
     group_loss, step_losses, clips, tic = 0.0, [], 0, time.perf_counter()
-    bar = tqdm(total=math.ceil(num_batches / args.accum_steps), desc=f"epoch {epoch}", disable=not process.is_main,
+    bar = tqdm(total=math.ceil(num_batches / accum), desc=f"epoch {epoch}", disable=not process.is_main,
                dynamic_ncols=True)
     for index, batch in enumerate(loader):
-        group_size = args.accum_steps if index < full_groups else num_batches - full_groups
-        steps_now = (index + 1) % args.accum_steps == 0 or index + 1 == num_batches
-        sync = contextlib.nullcontext() if steps_now or not process.distributed else model.no_sync()
-        with sync:
-            with autocast(process.device.type, args.precision):
+        group_size = accum if index < full_groups else num_batches - full_groups
+        steps_now = (index + 1) % accum == 0 or index + 1 == num_batches
+        with contextlib.nullcontext() if steps_now or not process.distributed else model.no_sync():
+            with autocast(process.device.type, optim.precision):
                 prediction = predict(model, batch, process.device)
-            fixations = batch["fixations"].to(process.device) if args.nss else None
-            batch_loss = saliency_loss(prediction.float(), batch["map"].to(process.device), fixations, args)
+            fixations = batch["fixations"].to(process.device) if "nss" in optim.loss_weights else None
+            batch_loss = loss.saliency_loss(prediction.float(), batch["map"].to(process.device), fixations,
+                                            optim.loss_weights)
             scaler.scale(batch_loss / group_size).backward()
         group_loss += batch_loss.detach() / group_size
         clips += len(batch["clip"]) * process.world_size
@@ -488,33 +640,32 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
         step += 1
         value = reduce_mean(torch.as_tensor(group_loss, dtype=torch.float64), process).item()
         step_losses.append(value)
-        group_loss = 0.0
-        speed = clips / (time.perf_counter() - tic)
+        group_loss, speed = 0.0, clips / (time.perf_counter() - tic)
         bar.update()
         bar.set_postfix(loss=f"{value:.4f}", clips_s=f"{speed:.1f}")
         if run_log is not None:
-            run_log.write("train_step", epoch, step, lr=optimizer.param_groups[0]["lr"], loss=value,
-                          clips_per_s=speed)
-        if step % args.log_interval == 0:
+            run_log.write("train_step", epoch, step, lr=optimizer.param_groups[0]["lr"], loss=value, clips_per_s=speed)
+        if step % log_interval == 0:
             log.info("epoch %d step %d loss %.5f (%.1f clips/s)", epoch, step, value, speed)
     bar.close()
     return float(np.mean(step_losses)) if step_losses else float("nan"), step
 
 
 @torch.no_grad()
-def validate(model: nn.Module, loader: DataLoader, args: argparse.Namespace, process: Process) -> dict[str, float]:
+def validate(model: nn.Module, loader: DataLoader, loss_weights: dict[str, float], precision: str,
+             process: Process) -> dict[str, float]:
     """Mean loss, CC, SIM, KLD and NSS over the validation clips, each prediction resized to its ground
     truth's size and blurred first (the original's validation)."""
     model.eval()
     sums = torch.zeros(len(METRICS) + 1, dtype=torch.float64)
     for batch in tqdm(loader, desc="validation", disable=not process.is_main, dynamic_ncols=True, leave=False):
-        with autocast(process.device.type, args.precision):
+        with autocast(process.device.type, precision):
             predictions = predict(model, batch, process.device).float().cpu().numpy()
         for prediction, density, fixations in zip(predictions, batch["map"], batch["fixations"]):
             height, width = density.shape
             smoothed = torch.from_numpy(blur_map(resize_map(prediction, (width, height))))[None]
             density, fixations = density[None], fixations[None]
-            values = [saliency_loss(smoothed, density, fixations, args), loss.cc(smoothed, density),
+            values = [loss.saliency_loss(smoothed, density, fixations, loss_weights), loss.cc(smoothed, density),
                       loss.similarity(smoothed, density), loss.kldiv(smoothed, density), loss.nss(smoothed, fixations)]
             sums += torch.tensor([float(v) for v in values] + [1.0], dtype=torch.float64)
     if process.distributed:
@@ -531,105 +682,106 @@ def improved(value: float, best: float | None, metric: str) -> bool:
     return value <= best if metric in LOWER_IS_BETTER else value >= best
 
 
-def build_optimizer(model: nn.Module, args: argparse.Namespace):
+def build_optimizer(model: nn.Module, optim: OptimConfig):
     """The optimizer, the per-epoch LR scheduler (or None) and the gradient scaler (fp16 on CUDA only)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    if args.optim == "adam":
-        optimizer = torch.optim.Adam(params, lr=args.lr, weight_decay=args.weight_decay)
+    if optim.name == "adam":
+        optimizer = torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay)
     else:
-        optimizer = torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+        optimizer = torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
     scheduler = None
-    if args.lr_sched == "step":
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, args.step_size, args.gamma)
-    elif args.lr_sched == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, args.no_epochs))
-    scaler = torch.amp.GradScaler("cuda", enabled=args.precision == "fp16")
+    if optim.schedule == "step":
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, optim.step_size, optim.gamma)
+    elif optim.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, optim.epochs))
+    scaler = torch.amp.GradScaler("cuda", enabled=optim.precision == "fp16")
     return optimizer, scheduler, scaler
 
 
-def run(args: argparse.Namespace) -> dict[str, float]:
-    """Train (or with eval_only validate) as the flags say; the last validation metrics."""
-    check_args(args)
-    process = setup_process(args.device, args.deterministic)
-    if args.precision == "fp16" and process.device.type != "cuda":
-        raise InputError("--precision fp16 needs a CUDA device (its gradient scaler); use bf16 on CPUs")
-    if args.nss and args.nss_coeff > 0:
-        log.warning("--nss_coeff %g > 0 penalises NSS (the original's default); pass --nss_coeff -1 to reward it",
-                    args.nss_coeff)
-    seed_everything(args.seed, args.deterministic)
-    files = RunFiles.beside(args.model_val_path)
-    train_set, val_set = build_datasets(args, eval_only=args.eval_only)
-    model = build_model(args)
-    resume_state = None
-    if args.resume and not args.eval_only:
-        if not files.last.is_file():
-            raise InputError(f"nothing to resume: {files.last} not found (run without --resume to start)")
-        resume_state = torch.load(files.last, map_location="cpu", weights_only=True)
-        load_state_dict_checked(model, resume_state["model"], str(files.last))
-    else:
-        initialise_weights(model, args)
-    if args.bn_momentum is not None:
-        for module in batch_norms(model):
-            module.momentum = args.bn_momentum
-    model.to(process.device)
-    val_loader = validation_loader(val_set, args, process)
-    if args.eval_only:
-        metrics = validate(model, val_loader, args, process)
-        log.info("validation: %s", " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-        return metrics
+# ----------------------------------------------------------------------------------------------
+# The run
 
-    if process.distributed:
-        if process.device.type == "cuda" and args.sync_bn and not args.freeze_bn:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        elif not args.freeze_bn:
-            log.warning("batch-norm statistics are per process here (SyncBatchNorm needs GPUs); "
-                        "--freeze_bn True makes N processes train as one")
-        model = DistributedDataParallel(model, device_ids=[process.device] if process.device.type == "cuda" else None,
-                                        find_unused_parameters=args.use_sound)
-    bare_model = model.module if process.distributed else model
-    optimizer, scheduler, scaler = build_optimizer(model, args)
-    start_epoch, step, best, metrics = 0, 0, None, {}
-    if resume_state is not None:
-        optimizer.load_state_dict(resume_state["optimizer"])
-        if scheduler is not None and resume_state["scheduler"] is not None:
-            scheduler.load_state_dict(resume_state["scheduler"])
-        scaler.load_state_dict(resume_state["scaler"])
-        start_epoch, step, best = resume_state["epoch"], resume_state["step"], resume_state["best_value"]
-        restore_rng_states(resume_state["rng"])
-        log.info("resumed from %s after epoch %d (step %d)", files.last, start_epoch - 1, step)
+
+def start_process(config: TrainConfig) -> Process:
+    """Join the run's processes and seed them."""
+    process = setup_process(config.device, config.deterministic)
+    if config.optim.precision == "fp16" and process.device.type != "cuda":
+        raise InputError("--precision fp16 needs a CUDA device (its gradient scaler); use bf16 on CPUs")
+    if config.optim.loss_weights.get("nss", 0) > 0:
+        log.warning("--nss_coeff %g > 0 penalises NSS (the original's default); pass --nss_coeff -1 to reward it",
+                    config.optim.loss_weights["nss"])
+    seed_everything(config.seed, config.deterministic)
+    return process
+
+
+def build_model(config: TrainConfig) -> nn.Module:
+    """The run's model with its starting weights (none when resuming: resume() restores them)."""
+    model = config.model.build()
+    if not config.resume or config.eval_only:
+        initialise_weights(model, config.model, config.load_weight, config.s3d_weights, config.soundnet_weights)
+    if config.optim.bn_momentum is not None:
+        for module in batch_norms(model):
+            module.momentum = config.optim.bn_momentum
+    return model
+
+
+def fit(config: TrainConfig, process: Process, model: nn.Module, train_set, val_loader: DataLoader,
+        resumed: dict | None) -> dict:
+    """The epochs of a run from where it stands (resumed: its last checkpoint); the last validation metrics."""
+    bare_model, model = model, distribute(model, config.optim, process, config.model.takes_audio)
+    optimizer, scheduler, scaler = build_optimizer(model, config.optim)
+    progress = Progress()
+    if resumed is not None:
+        progress = resume(resumed, config.files.last, config.model, bare_model, optimizer, scheduler, scaler)
     run_log = None
     if process.is_main:
-        atomic_write_bytes(files.args, json.dumps(vars(args), indent=2).encode())
-        run_log = RunLog(files, keep_before_epoch=start_epoch)
-    log.info("%s: %d training clips per epoch, %d validation clips, %d process(es) on %s",
-             type(bare_model).__name__, len(train_set), len(val_set), process.world_size, process.device)
-
+        atomic_write_bytes(config.files.args, json.dumps({**config.flags, "model_entry": config.model.label},
+                                                         indent=2).encode())
+        run_log = RunLog(config.files, keep_before_epoch=progress.epoch)
+    log.info("%s: %d training clips per epoch, %d validation clips, %d process(es) on %s", config.model.label,
+             len(train_set), len(val_loader.dataset), process.world_size, process.device)
+    metrics = {}
     with logging_redirect_tqdm():
-        for epoch in range(start_epoch, args.no_epochs):
-            loader = train_loader(train_set, args, process, epoch)
-            train_loss, step = train_epoch(model, loader, optimizer, scaler, args, process, epoch, step, run_log)
-            metrics = validate(model, val_loader, args, process)
+        for epoch in range(progress.epoch, config.optim.epochs):
+            loader = train_loader(train_set, config.data, process, epoch)
+            train_loss, progress.step = train_epoch(model, loader, optimizer, scaler, config.optim, process, epoch,
+                                                    progress.step, run_log, config.log_interval)
+            metrics = validate(model, val_loader, config.optim.loss_weights, config.optim.precision, process)
             lr = optimizer.param_groups[0]["lr"]
             if scheduler is not None:
                 scheduler.step()
-            is_best = improved(metrics[args.best_metric], best, args.best_metric)
-            best = metrics[args.best_metric] if is_best else best
+            is_best = improved(metrics[config.best_metric], progress.best, config.best_metric)
+            progress.best = metrics[config.best_metric] if is_best else progress.best
+            progress.epoch = epoch + 1
             log.info("epoch %d: train loss %.5f | validation %s%s", epoch, train_loss,
                      " ".join(f"{k} {v:.4f}" for k, v in metrics.items()), " (best)" if is_best else "")
             if process.is_main:
-                run_log.write("train_epoch", epoch, step, lr=lr, loss=train_loss)
-                run_log.write("val", epoch, step, **metrics)
+                run_log.write("train_epoch", epoch, progress.step, lr=lr, loss=train_loss)
+                run_log.write("val", epoch, progress.step, **metrics)
                 if is_best:
-                    save_atomic(bare_model.state_dict(), files.best)
-                save_atomic({"model": bare_model.state_dict(), "optimizer": optimizer.state_dict(),
-                             "scheduler": None if scheduler is None else scheduler.state_dict(),
-                             "scaler": scaler.state_dict(), "epoch": epoch + 1, "step": step, "best_value": best,
-                             "best_metric": args.best_metric, "rng": rng_states()}, files.last)
+                    save_atomic(bare_model.state_dict(), config.files.best)
+                save_last(config.files.last, config.model, bare_model, optimizer, scheduler, scaler, progress,
+                          config.best_metric)
             if process.distributed:
                 dist.barrier()
     if run_log is not None:
         run_log.close()
     return metrics
+
+
+def run(args: argparse.Namespace) -> dict[str, float]:
+    """Train (or with --eval_only validate) as the flags say; the last validation metrics."""
+    resumed = read_last(RunFiles.beside(args.model_val_path).last) if args.resume and not args.eval_only else None
+    config = config_from_args(args, resumed)
+    process = start_process(config)
+    train_set, val_set = build_datasets(config.data, eval_only=config.eval_only)
+    model = build_model(config).to(process.device)
+    val_loader = validation_loader(val_set, config.data, process)
+    if config.eval_only:
+        metrics = validate(model, val_loader, config.optim.loss_weights, config.optim.precision, process)
+        log.info("validation: %s", " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        return metrics
+    return fit(config, process, model, train_set, val_loader, resumed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,7 +73,7 @@ def visual(work: Path, epochs: int, videos: int, seed: int, **_) -> list[tuple[s
     common = ["--train_path_data", str(work / "train"), "--val_path_data", str(work / "val"), "--clip_size", "8",
               "--frame_size", *SIZE, "--no_workers", "0", "--seed", str(seed), "--cc", "True", "--lr", "1e-3",
               "--bn_momentum", "0.1", "--model_val_path", str(work / "vinet.pt")]
-    _, val_set = train.build_datasets(train.parse_args(common))
+    _, val_set = train.build_datasets(train.config_from_args(train.parse_args(common)).data)
     untrained = train.run(train.parse_args([*common, "--eval_only", "True"]))
     trained = train_run([*common, "--batch_size", "4", "--clips_per_video", "2", "--no_epochs", str(epochs)])
     return [("centre bias", centre_bias_scores(val_set)), ("ViNet untrained", untrained),
@@ -88,7 +88,7 @@ def sounding(work: Path, epochs: int, videos: int, seed: int, vinet_epochs: int,
               "32", "--frame_size", *SIZE, "--no_workers", "0", "--seed", str(seed), "--cc", "True", "--lr", "1e-3",
               "--bn_momentum", "0.1", "--batch_size", "4", "--clips_per_video", str(clips_per_video)]
     vinet_path = work / "vinet.pt"
-    _, val_set = train.build_datasets(train.parse_args(common))
+    _, val_set = train.build_datasets(train.config_from_args(train.parse_args(common)).data)
     rows = [("centre bias", centre_bias_scores(val_set))]
     rows.append((f"ViNet, {vinet_epochs} epochs",
                  train_run([*common, "--no_epochs", str(vinet_epochs), "--model_val_path", str(vinet_path)])))

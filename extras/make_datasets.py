@@ -3,7 +3,7 @@
     python -m extras.make_datasets runs/synthetic              # all of them, under runs/synthetic/
     python -m extras.make_datasets runs/synthetic --kind sounding --videos 8 --frames 48
 
-Scenes (extras/synthetic.py): a red and a blue disc move over a noise texture and people watch one of
+Scenes (synthetic.py): a red and a blue disc move over a noise texture and people watch one of
 them. dhf1k and hollywood (train/ and val/ folders): the red disc is watched. audio_visual (STAViS layout
 with .wav soundtracks, .mat fixations and fold lists): the red disc is watched and heard. sounding: in
 each video one disc, red or blue in turn, is watched and heard, the other is silent; the tone's pitch
@@ -20,7 +20,7 @@ import scipy.io.wavfile
 from PIL import Image
 
 from dataloader import AUDIO_VISUAL_DATASETS
-from extras.synthetic import disc_paths, gaze_density, render_frames, soundtrack
+from synthetic import disc_paths, gaze_density, render_frames, soundtrack
 from utils import AUDIO_RATE, InputError
 
 PITCHES = (440.0, 1000.0)   # the tone of the red disc, of the blue disc

@@ -1,4 +1,4 @@
-"""Build every model variant and run it on a synthetic sample clip: a quick check of an install.
+"""Build every model of the registry and run it on a synthetic sample clip: a quick check of an install.
 
 Usage (from the repository root): python -m extras.smoke
 """
@@ -7,8 +7,8 @@ import time
 import numpy as np
 import torch
 
-from extras.synthetic import disc_paths, render_frames, soundtrack
-from model import VARIANTS
+from model import MODELS
+from synthetic import disc_paths, render_frames, soundtrack
 from utils import AUDIO_SCALE, IMAGENET_MEAN, IMAGENET_STD, audio_buffer_length
 
 HEIGHT, WIDTH, FPS = 64, 96, 25
@@ -30,21 +30,18 @@ def sample_inputs(num_clips: int) -> tuple[torch.Tensor, torch.Tensor]:
 def main() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    print(f"{'variant':20s} {'params':>8s} {'output':>14s} {'mean':>7s} {'min':>7s} {'max':>7s} {'ms':>6s}")
-    for name, variant in VARIANTS.items():
-        kwargs = dict(variant.kwargs)
-        if name.startswith("avinet"):
-            kwargs["frame_size"] = (HEIGHT, WIDTH)
-        model = variant.model_class(**kwargs).eval()
-        clip, audio = sample_inputs(kwargs.get("num_clips", 32))
+    print(f"{'model':20s} {'params':>8s} {'output':>14s} {'mean':>7s} {'min':>7s} {'max':>7s} {'ms':>6s}")
+    for name, entry in MODELS.items():
+        model = entry.configured((HEIGHT, WIDTH)).build().eval()
+        clip, audio = sample_inputs(entry.clip_length)
         start = time.perf_counter()
         with torch.no_grad():
-            out = model(clip, audio) if name.startswith("avinet") else model(clip)
+            out = model(clip, audio) if entry.takes_audio else model(clip)
         ms = 1000 * (time.perf_counter() - start)
         params = sum(p.numel() for p in model.parameters()) / 1e6
         print(f"{name:20s} {params:7.1f}M {str(tuple(out.shape)):>14s} {out.mean():7.4f} {out.min():7.4f} "
               f"{out.max():7.4f} {ms:6.0f}")
-    print("every variant built and ran (untrained weights: the maps are not meaningful)")
+    print("every model built and ran (untrained weights: the maps are not meaningful)")
 
 
 if __name__ == "__main__":

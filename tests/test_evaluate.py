@@ -104,9 +104,9 @@ def direct_scores(prediction_path: Path, density_path: Path, fixations: np.ndarr
     return {
         "cc": loss.cc(p, d).item(), "sim": loss.similarity(p, d).item(), "kld": loss.kldiv(p, d).item(),
         "nss": loss.nss(p, f).item(),
-        "auc_j": evaluate.auc_judd(prediction, fixations, stream(video, frame, "auc_j")),
-        "s_auc": evaluate.auc_shuffled(prediction, fixations, other, stream(video, frame, "s_auc")),
-        "auc_b": evaluate.auc_borji(prediction, fixations, stream(video, frame, "auc_b")),
+        "auc_j": loss.auc_judd(prediction, fixations, stream(video, frame, "auc_j")),
+        "s_auc": loss.auc_shuffled(prediction, fixations, other, stream(video, frame, "s_auc")),
+        "auc_b": loss.auc_borji(prediction, fixations, stream(video, frame, "auc_b")),
     }
 
 
@@ -236,7 +236,7 @@ def test_fixed_shuffle_map_is_resized_nearest(tmp_path, dhf1k):
         density = read_gray(gt / video / "maps" / frame)
         prediction = cv2.resize(read_gray(pred / video / frame), GT_SHAPE[::-1], interpolation=cv2.INTER_LINEAR)
         fixations = read_gray(gt / video / "fixation" / frame) > 0
-        expected = evaluate.auc_shuffled(prediction, fixations, other, stream(video, frame, "s_auc"))
+        expected = loss.auc_shuffled(prediction, fixations, other, stream(video, frame, "s_auc"))
         assert values["s_auc"] == pytest.approx(expected, abs=1e-12)
         assert density.shape == GT_SHAPE
     assert summary["shuffle_map"] == str(tmp_path / "shuffle.png")

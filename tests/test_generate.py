@@ -1,7 +1,10 @@
 """Inference: the original's maps from frame folders, video files with their sound, any length, resuming,
 and one clear line for every bad input."""
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -17,11 +20,11 @@ from torchvision import utils as tv_utils
 import generate_result
 import generate_result_audio_visual
 from dataloader import decode_audio
-from extras.synthetic import disc_paths, render_frames, soundtrack, write_video
-from generate_result import window_frames
-from model import VideoAudioSaliencyModel, VideoSaliencyModel
+from model import VideoAudioSaliencyModel, VideoSaliencyModel, WindowRule
+from synthetic import disc_paths, render_frames, soundtrack, write_video
 from utils import IMAGENET_MEAN, IMAGENET_STD
 
+ROOT = Path(__file__).resolve().parents[1]
 SMALL = (32, 64)
 SMALL_FLAGS = ["--frame_size", "32", "64"]
 
@@ -83,6 +86,10 @@ def original_maps(model: torch.nn.Module, frame_paths: list[Path], clip_size: in
         if i < 2 * clip_size - 2:
             save(clip.flip(2), i - clip_size + 1)
     return out
+
+
+def window_frames(index: int, num_frames: int, clip_size: int) -> list[int]:
+    return WindowRule(clip_size).frames(index, num_frames)
 
 
 def test_window_frames_follow_the_original_and_pad_short_videos():
@@ -184,6 +191,25 @@ def test_videos_of_any_length_give_a_map_per_frame_equal_to_their_frame_folder(t
     for a, b in zip(from_video, from_folder, strict=True):
         assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
         assert np.asarray(Image.open(a)).shape == (37, 53)
+
+
+def test_torchrun_shares_the_videos_and_gives_the_maps_of_one_process(tmp_path, vinet_weights):
+    for seed, name in enumerate("abc"):
+        save_frames(scene(5 + seed, seed=seed)[0], tmp_path / "data" / name / "images")
+    command = ["generate_result.py", "--path_indata", str(tmp_path / "data"), "--file_weight", str(vinet_weights),
+               *SMALL_FLAGS, "--exact", "--workers", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}   # as torchrun sets it: the same kernels in both runs
+    one = subprocess.run([sys.executable, *command, "--save_path", str(tmp_path / "one")], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          *command, "--save_path", str(tmp_path / "two")], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
+    assert two.stderr.count("maps: ") == 3, "each video is done by one of the two processes"
+    maps = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*.png"))
+    assert len(maps) == 5 + 6 + 7
+    assert maps == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*.png"))
+    assert all((tmp_path / "one" / m).read_bytes() == (tmp_path / "two" / m).read_bytes() for m in maps)
 
 
 def write_audio_visual_root(root: Path, name: str, frames: np.ndarray, wave: np.ndarray, fps: float = 10.0) -> None:

@@ -1,4 +1,4 @@
-"""loss.py's and evaluate.py's metrics against hand-worked cases and independent loop transliterations of MATLAB's.
+"""loss.py's metrics (all that evaluate.py reports) against hand-worked cases and loop transliterations of MATLAB's.
 
 pysaliency is not used: version 0.2.22 installs but fails to import with setuptools >= 81 (it needs pkg_resources).
 The references below are written from the .m files of cvzoya/saliency (code_forMetrics), not from the code under test.
@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-import evaluate
 import loss
 
 MATLAB_EPS = 2.220446049250313e-16  # eps in MATLAB
@@ -198,7 +197,7 @@ def test_mismatched_shapes_are_refused():
 
 def test_matlab_colon_matches_colonop_and_keeps_exact_tenths():
     stops = [0.0, 0.05, 0.25, 0.3, 0.55, 0.6, 0.95, 1.0, 0.7000000000000001, 0.1 * 3]
-    rows = evaluate.matlab_colon(np.array(stops), 0.1)
+    rows = loss.matlab_colon(np.array(stops), 0.1)
     for stop, row in zip(stops, rows):
         assert row[np.isfinite(row)].tolist() == reference_colon(stop, 0.1), stop
     full = rows[stops.index(1.0)]
@@ -213,8 +212,8 @@ def test_auc_judd_hand_computed():
     # ROC (0,0) (0,.5) (.5,1) (1,1): area 0 + .5 * 1.5 / 2 + .5 * 2 / 2 = .875 (the exact pairwise AUC would be .75).
     saliency = np.array([[0.1, 0.4], [0.3, 0.9]])
     fixations = np.array([[0, 0], [1, 1]])
-    assert evaluate.auc_judd(saliency, fixations, np.random.default_rng(0)) == pytest.approx(0.875, abs=1e-12)
-    assert math.isnan(evaluate.auc_judd(saliency, np.zeros((2, 2)), np.random.default_rng(0)))
+    assert loss.auc_judd(saliency, fixations, np.random.default_rng(0)) == pytest.approx(0.875, abs=1e-12)
+    assert math.isnan(loss.auc_judd(saliency, np.zeros((2, 2)), np.random.default_rng(0)))
 
 
 def test_auc_judd_matches_loop_reference():
@@ -223,7 +222,7 @@ def test_auc_judd_matches_loop_reference():
         saliency = rng.random((12, 15))  # gaps between values far above the jitter
         fixations = rng.random((12, 15)) > 0.8
         expected = reference_auc_judd(saliency, fixations)
-        value = evaluate.auc_judd(saliency, fixations, np.random.default_rng(trial))
+        value = loss.auc_judd(saliency, fixations, np.random.default_rng(trial))
         assert value == pytest.approx(expected, abs=1e-12)
 
 
@@ -233,7 +232,7 @@ def test_auc_shuffled_hand_computed():
     # t in (.5, 1]: tp 1/2, fp 0; t in (.25, .5]: tp 1/2, fp 1/2; t in (0, .25]: tp 1, fp 1/2; t = 0: tp 1, fp 1.
     # ROC (0,0) (0,.5) (.5,.5) (.5,1) (1,1): area .5 * .5 + .5 * 1 = .75.
     saliency = np.array([[0.0, 0.25], [0.5, 1.0]])
-    value = evaluate.auc_shuffled(saliency, np.array([[0, 1], [0, 1]]), np.array([[1, 0], [1, 0]]),
+    value = loss.auc_shuffled(saliency, np.array([[0, 1], [0, 1]]), np.array([[1, 0], [1, 0]]),
                                   np.random.default_rng(0))
     assert value == pytest.approx(0.75, abs=1e-12)
 
@@ -244,7 +243,7 @@ def test_auc_shuffled_uses_matlab_thresholds_on_exact_tenths():
     # ROC (0,0) (0,.5) (0,1) (.5,1) (1,1): area 1. With numpy's 6 * 0.1 = 0.6000000000000001 the .6 pixel would
     # miss that threshold: ROC (0,.5) -> (.5,1) -> (1,1), area .875.
     saliency = np.array([[0.0, 0.6], [0.55, 1.0]])
-    value = evaluate.auc_shuffled(saliency, np.array([[0, 1], [0, 1]]), np.array([[1, 0], [1, 0]]),
+    value = loss.auc_shuffled(saliency, np.array([[0, 1], [0, 1]]), np.array([[1, 0], [1, 0]]),
                                   np.random.default_rng(0))
     assert value == pytest.approx(1.0, abs=1e-12)
 
@@ -261,7 +260,7 @@ def test_auc_shuffled_matches_loop_reference_when_all_candidates_are_taken():
         if not candidates or len(candidates) > len(positives):
             continue
         expected = reference_sampled_auc(positives, [candidates])
-        value = evaluate.auc_shuffled(saliency, fixations, other, np.random.default_rng(0))
+        value = loss.auc_shuffled(saliency, fixations, other, np.random.default_rng(0))
         assert value == pytest.approx(expected, abs=1e-12)
         checked += 1
     assert checked >= 10
@@ -276,11 +275,11 @@ def test_auc_shuffled_samples_without_replacement():
     fixations = saliency > 0
     other = np.zeros((10, 10), dtype=bool)
     other[:4] = True  # rows 0-1: the 20 ones, rows 2-3: 20 zeros
-    value = evaluate.auc_shuffled(saliency, fixations, other, np.random.default_rng(5))
+    value = loss.auc_shuffled(saliency, fixations, other, np.random.default_rng(5))
     assert value == pytest.approx(0.75, abs=0.02)
     assert value * 4000 == pytest.approx(round(value * 4000), abs=1e-6)
-    assert value == evaluate.auc_shuffled(saliency, fixations, other, np.random.default_rng(5))
-    assert value != evaluate.auc_shuffled(saliency, fixations, other, np.random.default_rng(6))
+    assert value == loss.auc_shuffled(saliency, fixations, other, np.random.default_rng(5))
+    assert value != loss.auc_shuffled(saliency, fixations, other, np.random.default_rng(6))
 
 
 def test_auc_borji_expected_value():
@@ -288,7 +287,7 @@ def test_auc_borji_expected_value():
     # h ~ Binomial(200, 1/2); split area 1 - h/400 as above, expected .75, sd of the 100-split mean ~.0018.
     saliency = np.zeros((20, 20))
     saliency[:10] = 1.0
-    value = evaluate.auc_borji(saliency, saliency > 0, np.random.default_rng(0))
+    value = loss.auc_borji(saliency, saliency > 0, np.random.default_rng(0))
     assert value == pytest.approx(0.75, abs=0.01)
     assert value != pytest.approx(0.75, abs=1e-9)  # sampled, not exact
 
@@ -298,6 +297,6 @@ def test_flat_prediction_scores_chance_in_sampled_aucs():
     flat = np.full((6, 6), 0.4)
     fixations = np.eye(6)
     other = np.fliplr(np.eye(6))
-    assert evaluate.auc_borji(flat, fixations, np.random.default_rng(0)) == 0.5
-    assert evaluate.auc_shuffled(flat, fixations, other, np.random.default_rng(0)) == 0.5
-    assert math.isnan(evaluate.auc_shuffled(flat, fixations, np.zeros((6, 6)), np.random.default_rng(0)))
+    assert loss.auc_borji(flat, fixations, np.random.default_rng(0)) == 0.5
+    assert loss.auc_shuffled(flat, fixations, other, np.random.default_rng(0)) == 0.5
+    assert math.isnan(loss.auc_shuffled(flat, fixations, np.zeros((6, 6)), np.random.default_rng(0)))

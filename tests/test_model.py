@@ -7,7 +7,7 @@ from conftest import deterministic_weights, detweights, golden_state_dict
 
 import model
 from model import (
-    VARIANTS,
+    MODELS,
     S3DEncoder,
     SoundNet,
     VideoAudioSaliencyFusionModel,
@@ -22,19 +22,23 @@ from model import (
 from utils import InputError, audio_buffer_length
 
 SMALL = (64, 96)
+# The original's variants: registry name -> the golden layout (tests/golden/spec_<layout>.json)
+ORIGINALS = {"vinet": "vinet", "vinet-clip8": "vinet_clip8", "vinet-clip16": "vinet_clip16",
+             "vinet-clip48": "vinet_clip48", "vinet-hier0": "vinet_hier0", "vinet-hier1": "vinet_hier1",
+             "vinet-hier2": "vinet_hier2", "avinet": "avinet", "avinet-transformer": "avinet_transformer",
+             "avinet-tokens": "avinet_fusion"}
 
 
 def small_variant(name: str) -> torch.nn.Module:
     """A variant with the golden weights; the audio-visual ones built for 64x96 frames."""
-    variant = VARIANTS[name]
-    kwargs = {**variant.kwargs, **({"frame_size": SMALL} if name.startswith("avinet") else {})}
-    return deterministic_weights(variant.model_class(**kwargs))
+    entry = MODELS[name].configured(SMALL if MODELS[name].takes_audio else None)
+    return deterministic_weights(entry.build())
 
 
-@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("name", list(ORIGINALS))
 def test_state_dict_layout_is_the_originals(name, golden_dir):
-    spec = detweights.load_spec(golden_dir / f"spec_{name}.json")
-    built = [[k, list(v.shape), str(v.dtype)] for k, v in VARIANTS[name].build().state_dict().items()]
+    spec = detweights.load_spec(golden_dir / f"spec_{ORIGINALS[name]}.json")
+    built = [[k, list(v.shape), str(v.dtype)] for k, v in MODELS[name].build().state_dict().items()]
     assert built == spec
 
 
@@ -48,7 +52,7 @@ def test_vinet_reproduces_the_originals_output(golden_dir):
     assert np.abs(out - want).max() <= 1e-4
 
 
-@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("name", list(ORIGINALS))
 def test_every_variant_maps_a_batch_to_frames_in_unit_range(name):
     m = small_variant(name)
     num_clips = m.visual_model.num_clips if name.startswith("avinet") else m.num_clips
@@ -120,8 +124,8 @@ def test_constructors_read_no_files(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "load", no_loading)
     with torch.device("meta"):
-        for variant in VARIANTS.values():
-            variant.build()
+        for entry in MODELS.values():
+            entry.build()
 
 
 # ---- weight files ------------------------------------------------------------------------------
@@ -225,14 +229,14 @@ def test_a_checkpoint_of_another_variant_names_it(tmp_path):
     with pytest.raises(InputError) as error:
         load_checkpoint(VideoSaliencyModel(), tmp_path / "other.pt")
     message = str(error.value)
-    assert "'vinet_clip16' checkpoint (--clip_size 16)" in message
+    assert "'vinet-clip16' checkpoint (--model vinet-clip16 or --clip_size 16)" in message
     assert "missing (2): decoder.convtsp4.8.weight, decoder.convtsp4.8.bias" in message
     assert "wrong shape (1): decoder.convtsp4.6.weight (1, 32, 1, 1, 1) vs (32, 32, 2, 1, 1)" in message
     assert "\n" not in message
 
     torch.save(golden_state_dict("avinet_fusion"), tmp_path / "avinet.pt")
-    with pytest.raises(InputError, match=r"'avinet_fusion' checkpoint \(--use_sound True --fusion tokens\).*"
-                                         r"unexpected \(566\)"):
+    with pytest.raises(InputError, match=r"'avinet-tokens' checkpoint \(--model avinet-tokens or --use_sound True "
+                                         r"--fusion tokens\).*unexpected \(566\)"):
         load_checkpoint(VideoSaliencyModel(), tmp_path / "avinet.pt")
 
 
@@ -262,13 +266,13 @@ def test_checkpoints_are_read_with_weights_only(tmp_path):
         load_checkpoint(VideoSaliencyModel(), tmp_path / "pickled.pt")
 
 
-@pytest.mark.parametrize("name", ["vinet_clip8", "avinet_fusion"])
+@pytest.mark.parametrize("name", ["vinet-clip8", "avinet-tokens"])
 def test_folding_batch_norm_keeps_the_function(name):
     m = small_variant(name)
     fused = model.fuse_batchnorm(m)
     assert not any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm) for x in fused.modules())
     assert any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm) for x in m.modules()), "the original is kept"
-    num_clips = 8 if name == "vinet_clip8" else 32
+    num_clips = 8 if name == "vinet-clip8" else 32
     inputs = [torch.from_numpy(detweights.clip_input((2, 3, num_clips, *SMALL), seed=4))]
     if name.startswith("avinet"):
         inputs.append(torch.from_numpy(detweights.audio_input((2, 1, 70560, 1))))

@@ -55,7 +55,10 @@ def test_the_originals_flags_parse_as_written():
     args = train.parse_args(["--train_path_data", "x", "--use_sound", "False", "--cc", "--kldiv", "false",
                              "--use_transformer", "True", "--lr_sched", "True", "--optim", "SGD"])
     assert args.use_sound is False and args.cc is True and args.kldiv is False
-    assert args.fusion == "transformer" and args.lr_sched == "step" and args.optim == "sgd"
+    assert args.use_transformer is True and args.lr_sched == "step" and args.optim == "sgd"
+    sound = ["--train_path_data", "x", "--dataset", "SoundDataset", "--use_sound", "True"]
+    assert train.config_from_args(train.parse_args([*sound, "--use_transformer", "True"])).model.name == \
+        "avinet-transformer"   # the original's name for --fusion transformer
     assert (args.kldiv_coeff, args.cc_coeff, args.sim_coeff, args.nss_coeff) == (1.0, -1.0, -1.0, 1.0)
     assert train.parse_args(["--train_path_data", "x", "--lr_sched", "cosine"]).lr_sched == "cosine"
     with pytest.raises(SystemExit):
@@ -146,20 +149,19 @@ def test_avinet_starts_from_a_vinet_checkpoint_and_wrong_variants_are_named(data
     torch.save(VideoSaliencyModel(num_clips=8).state_dict(), tmp_path / "vinet8.pt")
     flags = ["--dataset", "SoundDataset", "--av_datasets", "DIEM", "--train_path_data", str(data / "av"),
              "--use_sound", "True", "--clip_size", "32", "--frame_size", "32", "64", "--no_workers", "0"]
-    args = train.parse_args([*flags, "--load_weight", str(tmp_path / "vinet32.pt")])
-    avinet = train.build_model(args)
-    train.initialise_weights(avinet, args)
+    def build(*extra: str) -> torch.nn.Module:
+        return train.build_model(train.config_from_args(train.parse_args([*flags, *extra])))
+
+    avinet = build("--load_weight", str(tmp_path / "vinet32.pt"))
     assert all(torch.equal(v, avinet.visual_model.state_dict()[k]) for k, v in vinet.state_dict().items())
-    with pytest.raises(InputError, match="vinet8.pt .*'vinet_clip8' checkpoint"):
-        train.initialise_weights(avinet, train.parse_args([*flags, "--load_weight", str(tmp_path / "vinet8.pt")]))
+    with pytest.raises(InputError, match="vinet8.pt .*'vinet-clip8' checkpoint"):
+        build("--load_weight", str(tmp_path / "vinet8.pt"))
 
     out = [*flags, "--batch_size", "2", "--no_epochs", "1", "--model_val_path", str(tmp_path / "avinet.pt")]
     assert train.main([*out, "--load_weight", str(tmp_path / "vinet32.pt")]) == 0
     whole = VideoAudioSaliencyModel(frame_size=(32, 64))
     load_checkpoint(whole, tmp_path / "avinet.pt")
-    args = train.parse_args([*out, "--load_weight", str(tmp_path / "avinet.pt")])
-    reloaded = train.build_model(args)
-    train.initialise_weights(reloaded, args)   # an AViNet checkpoint fills the whole model
+    reloaded = build("--load_weight", str(tmp_path / "avinet.pt"))   # an AViNet checkpoint fills the whole model
     assert all(torch.equal(v, reloaded.state_dict()[k]) for k, v in whole.state_dict().items())
     silenced = train.run(train.parse_args([*out, "--load_weight", str(tmp_path / "avinet.pt"), "--eval_only",
                                            "True", "--audio_ablation", "silence"]))

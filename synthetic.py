@@ -1,7 +1,8 @@
-"""Synthetic scenes for smoke runs, the bundled sample and tests: discs moving over a textured
-background, with a soundtrack that follows one of them.
+"""Synthetic scenes: discs moving over a textured background, with a soundtrack that follows one of
+them. The bundled sample, the benchmark's workload, the synthetic datasets (extras/make_datasets.py)
+and the tests' videos are made of them.
 
-`python -m extras.synthetic [PATH]` (from the repository root) writes the bundled sample video.
+`python synthetic.py [PATH]` writes the bundled sample video (extras/sample.mp4).
 """
 from fractions import Fraction
 
@@ -95,6 +96,6 @@ if __name__ == "__main__":
     import sys
     from pathlib import Path
 
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).with_name("sample.mp4"))
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "extras" / "sample.mp4")
     write_sample(str(target))
     print(f"wrote {target} ({target.stat().st_size // 1024} KiB)")
