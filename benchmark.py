@@ -21,11 +21,13 @@ import functools
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -36,11 +38,19 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
-from dataloader import clip_audio, frame_audio_windows, frame_tensor, list_frames, load_wav, read_image
+from dataloader import (
+    clip_audio,
+    frame_audio_windows,
+    frames_by_index,
+    list_frames,
+    load_wav,
+    probe_video,
+    read_image,
+)
 from inference import Predictor, Settings, frame_folder_video, predict_all, prepare_model, run_model
 from loss import kldiv
-from model import MODELS, ModelEntry
-from synthetic import disc_paths, render_frames, soundtrack
+from model import MODELS, ModelEntry, load_model
+from synthetic import disc_paths, gaze_density, render_frames, soundtrack, write_video
 from utils import (
     AUDIO_RATE,
     CLIP_LENGTH,
@@ -48,14 +58,20 @@ from utils import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     PRECISIONS,
+    InputError,
+    atomic_write_bytes,
     audio_buffer_length,
     autocast,
     blur_map,
+    encode_map,
     map_to_uint8,
+    postprocess_map,
     resize_map,
 )
 
 FPS = 25.0
+BENCHMARKED = ("vinet", "avinet", "vinet-s")  # the models measured (--quick: ViNet and ViNet-S)
+PROCESS_MODELS = ("vinet", "vinet-s")           # --processes
 
 # ----------------------------------------------------------------------------------------------
 # The machine
@@ -143,13 +159,13 @@ class PeakMemory:
 # The workload and the naive loop
 
 
-def write_workload(root: Path, num_frames: int, height: int, width: int) -> Path:
-    """A synthetic video as ROOT/video/images/00001.png ... and ROOT/video.wav; returns the frame folder."""
+def write_workload(root: Path, num_frames: int, height: int, width: int, suffix: str = ".png") -> Path:
+    """A synthetic video as ROOT/video/images/00001.png (or .jpg) ... and ROOT/video.wav; the frame folder."""
     paths = disc_paths(num_frames, height, width, seed=3)
     folder = root / "video" / "images"
     folder.mkdir(parents=True)
     for i, frame in enumerate(render_frames(paths, height, width, seed=3), start=1):
-        cv2.imwrite(str(folder / f"{i:05d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(folder / f"{i:05d}{suffix}"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     with av.open(str(root / "video.wav"), "w") as container:
         stream = container.add_stream("pcm_s16le", rate=AUDIO_RATE, layout="mono")
         samples = (soundtrack(paths, FPS) * 32767).astype(np.int16)[None]
@@ -193,13 +209,13 @@ def naive_generate(model: torch.nn.Module, frame_dir: Path, out_dir: Path, devic
 
 
 def give_contrast(model: torch.nn.Module, inputs: list[torch.Tensor]) -> None:
-    """Rescale the output layer so the logits have unit spread over the map, as a trained model's do.
+    """Rescale the output layer (the one convolution with one output channel) so the logits have unit spread
+    over the map, as a trained model's do.
 
     Untrained weights give maps that vary by ~1e-4 around 0.5, below bf16's resolution, which would
     make the precision comparison meaningless; this keeps every feature and only stretches the map.
     """
-    decoder = getattr(model, "visual_model", model).decoder
-    output_conv = decoder.convtsp4[-2]
+    output_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv3d) and m.out_channels == 1)
     logits = []
     handle = output_conv.register_forward_hook(lambda module, args, out: logits.append(out))
     with torch.inference_mode():
@@ -239,7 +255,7 @@ def timed_generate(name: str, entry: ModelEntry, model: torch.nn.Module, frame_d
         else:
             video = frame_folder_video("video", frames, fps=FPS)
             if wav:
-                video.audio = load_wav(wav)
+                video.load_audio = functools.partial(load_wav, wav)
             predict_all(Predictor(entry, prepare_model(model, settings)), [video], out, settings)
             synchronize(settings.device)
         seconds = time.perf_counter() - start
@@ -363,6 +379,202 @@ def benchmark_modes(cuda: bool, quick_only: bool) -> list[tuple]:
     return [m for m in modes if m[0] in quick] if quick_only else modes
 
 
+# ----------------------------------------------------------------------------------------------
+# Whole processes, as a user runs them: start-up, decoding and writing included
+
+
+def naive_process(frame_dir: str, out_dir: str, weights: str) -> None:
+    """The original's generate_result.py re-created as a process: build ViNet, load the file, the naive loop."""
+    model = MODELS["vinet"].build()
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    naive_generate(model.eval(), Path(frame_dir), Path(out_dir), torch.device("cpu"))
+
+
+def process_commands(root: Path, weights: dict[str, Path]) -> dict[str, list[str]]:
+    """The commands timed: the original's loop and generate_result.py as a user types it, per model/precision."""
+    python, here = sys.executable, Path(__file__).resolve().parent
+    commands = {"original loop (ViNet fp32)": [python, str(here / "benchmark.py"), "--naive_process",
+                                               str(root / "video" / "images"), "OUT", str(weights["vinet"])]}
+    for name, path in weights.items():
+        for precision in ("fp32", "bf16"):
+            commands[f"{name} {precision}"] = [python, str(here / "generate_result.py"), "--path_indata", str(root),
+                                               "--file_weight", str(path), "--precision", precision,
+                                               "--save_path", "OUT"]
+    return commands
+
+
+def process_rows(root: Path, weights: dict[str, Path], tmp: Path, rounds: int) -> list[dict]:
+    """Wall time of each command, interleaved round by round; the best of `rounds` and its ratio to the
+    original loop's best."""
+    commands = process_commands(root, weights)
+    times: dict[str, list[float]] = {label: [] for label in commands}
+    for round_index in range(rounds):
+        for label, command in commands.items():
+            out = tmp / f"process-{len(times[label])}-{label.replace(' ', '_')}"
+            start = time.perf_counter()
+            subprocess.run([str(out) if part == "OUT" else part for part in command], check=True,
+                           capture_output=True)
+            times[label].append(time.perf_counter() - start)
+            print(f"round {round_index + 1}: {label}: {times[label][-1]:.1f} s", flush=True)
+    frames = len(list_frames(root / "video" / "images"))
+    naive = min(times["original loop (ViNet fp32)"])
+    return [{"command": label, "seconds": min(seconds), "all_seconds": seconds, "frames_per_s": frames / min(seconds),
+             "vs_original": naive / min(seconds)} for label, seconds in times.items()]
+
+
+def stage_costs(frame_dir: Path, entry: ModelEntry, weights: Path, precision: str) -> dict[str, float]:
+    """Where one process's seconds go, each stage timed alone on one thread pool: start-up (imports, in a
+    fresh interpreter; building, loading and preparing the model), per frame decoding and preprocessing, per
+    window the model, per frame post-processing and PNG encoding."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import inference"], check=True, cwd=Path(__file__).resolve().parent)
+    imports = time.perf_counter() - start
+    settings = Settings(batch_size=1, precision=precision)
+    start = time.perf_counter()
+    predictor = Predictor(entry, prepare_model(load_model(weights, entry)[1], settings))
+    model_setup = time.perf_counter() - start
+    paths = list_frames(frame_dir)
+    start = time.perf_counter()
+    inputs = [predictor.frame_inputs(read_image(path)) for path in paths]
+    decode = (time.perf_counter() - start) / len(paths)
+    windows = predictor.windows(len(paths) // 2, len(paths))
+    clips = [torch.stack([inputs[i][part] for i in window], 1)[None] for part, window in enumerate(windows)]
+    run_model(predictor.model, clips, settings)
+    start = time.perf_counter()
+    saliency = run_model(predictor.model, clips, settings)[0]
+    model_seconds = time.perf_counter() - start
+    size = read_image(paths[0]).size
+    start = time.perf_counter()
+    for _ in range(10):
+        encode_map(postprocess_map(saliency, size), ".png")
+    return {"imports_s": imports, "model_setup_s": model_setup, "decode_per_frame_s": decode,
+            "model_per_window_s": model_seconds, "write_per_frame_s": (time.perf_counter() - start) / 10}
+
+
+def video_workload(video: str, root: Path, num_frames: int) -> Path:
+    """The first num_frames frames of a video file as JPEG frames ROOT/video/images/00001.jpg ...; the folder."""
+    info = probe_video(video)
+    folder = root / "video" / "images"
+    folder.mkdir(parents=True)
+    for index, frame in zip(range(num_frames), frames_by_index(info)):
+        if frame is not None:
+            frame.to_image().save(folder / f"{index + 1:05d}.jpg", quality=95)
+    return folder
+
+
+def whole_process_report(args: argparse.Namespace, tmp: Path) -> dict:
+    """--processes: the workload as JPEG frames (synthetic, or --video's), the models' weight files, the commands'
+    times and where one process's time goes."""
+    height, width = args.process_size
+    root = tmp / "process_data"
+    frame_dir = video_workload(args.video, root, args.process_frames) if args.video else \
+        write_workload(root, args.process_frames, height, width, suffix=".jpg")
+    weights = {}
+    for name in PROCESS_MODELS:
+        weights[name] = tmp / f"{name}.pt"
+        torch.save(MODELS[name].build().state_dict(), weights[name])
+    frames = list_frames(frame_dir)
+    report = {"frames": len(frames), "frame_size": list(read_image(frames[0]).size[::-1]), "video": args.video,
+              "rounds": args.rounds,
+              "processes": process_rows(root, weights, tmp, args.rounds)}
+    report["stages"] = {f"{name} {precision}": stage_costs(frame_dir, MODELS[name], weights[name], precision)
+                        for name in PROCESS_MODELS for precision in ("fp32", "bf16")}
+    return report
+
+
+def print_process_report(report: dict) -> None:
+    print(f"\n{'whole process':28s} {'best s':>8s} {'frames/s':>9s} {'x original':>11s}   all runs (s)")
+    for r in report["processes"]:
+        runs = " ".join(f"{t:.1f}" for t in r["all_seconds"])
+        print(f"{r['command']:28s} {r['seconds']:8.1f} {r['frames_per_s']:9.3f} {r['vs_original']:11.2f}   {runs}")
+    print(f"\n{'stages':16s} {'imports s':>10s} {'model setup s':>14s} {'decode ms/fr':>13s} {'model ms/win':>13s} "
+          f"{'write ms/fr':>12s}")
+    for label, stage in report["stages"].items():
+        print(f"{label:16s} {stage['imports_s']:10.2f} {stage['model_setup_s']:14.2f} "
+              f"{1000 * stage['decode_per_frame_s']:13.1f} {1000 * stage['model_per_window_s']:13.1f} "
+              f"{1000 * stage['write_per_frame_s']:12.1f}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Reframing with maps given
+
+
+def write_reframe_workload(folder: Path, seconds: float, fps: float, height: int, width: int) -> tuple[Path, Path]:
+    """A synthetic H.264 + AAC video of two discs and its maps (a Gaussian at the watched one, as the
+    generate scripts write them: PNG at the frame's size), streamed frame by frame."""
+    paths = disc_paths(round(seconds * fps), height, width, seed=11)
+    video, maps = folder / "reframe.mp4", folder / "reframe_maps"
+    maps.mkdir(parents=True)
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000),
+                                      options={"crf": "20", "preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        sound = container.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+        for index in range(len(paths)):
+            frame = render_frames(paths[index:index + 1], height, width, seed=11)[0]
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            density = gaze_density(paths[index:index + 1], height, width)[0]
+            atomic_write_bytes(maps / f"{index + 1:05d}.png", encode_map(np.round(density * 255).astype(np.uint8),
+                                                                          ".png"))
+        container.mux(stream.encode())
+        tone = soundtrack(paths, fps)
+        for offset in range(0, len(tone), 1024):
+            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[None, offset:offset + 1024]), format="flt",
+                                               layout="mono")
+            chunk.rate, chunk.pts = AUDIO_RATE, offset
+            container.mux(sound.encode(chunk))
+        container.mux(sound.encode())
+    return video, maps
+
+
+def reframe_report(tmp: Path, rounds: int, seconds: float = 10.0, fps: float = 25.0) -> dict:
+    """--reframe: reframe.py on a 720p video with its maps given (to 9:16, in this process, imports excluded),
+    best of `rounds`, against the video's duration."""
+    import reframe  # here: the other modes do not need PySceneDetect
+
+    video, maps = write_reframe_workload(tmp / "reframe", seconds, fps, 720, 1280)
+    times = []
+    for round_index in range(rounds):
+        start = time.perf_counter()
+        status = reframe.main(["--video", str(video), "--aspect", "9:16", "--maps", str(maps),
+                               "--output", str(tmp / f"reframed{round_index}.mp4")])
+        times.append(time.perf_counter() - start)
+        if status != 0:
+            raise RuntimeError(f"reframe.py exited with {status}")
+        print(f"round {round_index + 1}: reframing {seconds:g} s of 1280x720: {times[-1]:.2f} s", flush=True)
+    return {"reframe": {"video_seconds": seconds, "size": [720, 1280], "fps": fps, "seconds": min(times),
+                        "all_seconds": times, "x_real_time": seconds / min(times)}}
+
+
+# ----------------------------------------------------------------------------------------------
+# Memory on long videos
+
+
+def peak_memory(video: Path, out: Path) -> float:
+    """Peak resident memory (MiB) of generate_result.py mapping a video at a small model input size, as the
+    OS measured it for the child process."""
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
+    command = [sys.executable, str(Path(__file__).resolve().parent / "generate_result.py"), "--video", str(video),
+               "--frame_size", "32", "64", "--save_path", str(out)]
+    return float(subprocess.run([sys.executable, "-c", probe, *command], check=True, capture_output=True,
+                                text=True).stdout)
+
+
+def memory_report(tmp: Path, lengths: tuple[int, ...] = (300, 3000)) -> dict:
+    """--memory: peak resident memory of generate on synthetic 320x180 H.264 videos of each length."""
+    rows = []
+    for length in lengths:
+        paths = disc_paths(length, 180, 320, seed=5)
+        video = tmp / f"long{length}.mp4"
+        write_video(str(video), render_frames(paths, 180, 320, seed=5), 25.0, soundtrack(paths, 25.0))
+        start = time.perf_counter()
+        rows.append({"frames": length, "peak_mib": peak_memory(video, tmp / f"maps{length}"),
+                     "seconds": time.perf_counter() - start})
+        print(f"{length} frames: peak {rows[-1]['peak_mib']:.0f} MiB ({rows[-1]['seconds']:.0f} s)", flush=True)
+    return {"memory": rows}
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto")
@@ -371,42 +583,66 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--json", default="benchmark.json")
     parser.add_argument("--steps", action="store_true",
                         help="also time the model-only speed-ups one at a time (ViNet)")
+    parser.add_argument("--processes", action="store_true",
+                        help="only time whole processes as a user runs them (start-up included), interleaved")
+    parser.add_argument("--process_frames", type=int, default=66, help="--processes: frames of the video")
+    parser.add_argument("--video", help="--processes: time the first --process_frames frames of this video file "
+                                        "instead of synthetic ones")
+    parser.add_argument("--process_size", type=int, nargs=2, default=(272, 640), metavar=("H", "W"),
+                        help="--processes: frame size (JPEG frames)")
+    parser.add_argument("--rounds", type=int, default=2, help="--processes: interleaved rounds (the best counts)")
+    parser.add_argument("--memory", action="store_true",
+                        help="only measure generate's peak memory on 300- and 3,000-frame videos")
+    parser.add_argument("--reframe", action="store_true",
+                        help="only time reframe.py on a 10 s 720p video with its maps given, against real time")
+    parser.add_argument("--naive_process", nargs=3, metavar=("FRAMES", "OUT", "WEIGHTS"), help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
-def benchmark_models(clip: torch.Tensor, quick: bool) -> dict[str, tuple[ModelEntry, torch.nn.Module, list]]:
-    """The measured models with untrained weights given a trained model's contrast, and their inputs."""
-    audio = torch.randn(1, 1, audio_buffer_length(), 1, device=clip.device) * 50
+def benchmark_models(names: tuple[str, ...], frame_dir: Path,
+                     device: torch.device) -> dict[str, tuple[ModelEntry, torch.nn.Module, list]]:
+    """The measured models with untrained weights given a trained model's contrast, and the inputs of one
+    window (each model's clips from the workload's frames, as it sees them)."""
+    frames = [read_image(p) for p in list_frames(frame_dir)]
     models = {}
-    for name in ("vinet",) if quick else ("vinet", "avinet"):
+    for name in names:
         entry = MODELS[name]
-        inputs = [clip, audio] if entry.takes_audio else [clip]
-        model = entry.build().eval().to(clip.device)
-        give_contrast(model, inputs)
-        models[name] = (entry, model, inputs)
+        predictor = Predictor(entry, torch.nn.Identity())
+        clips = [torch.stack([predictor.frame_inputs(frames[i])[part] for i in window], 1)[None].to(device)
+                 for part, window in enumerate(predictor.windows(len(frames) // 2, len(frames)))]
+        sound = [torch.randn(1, 1, audio_buffer_length(), 1, device=device) * 50] if entry.takes_audio else []
+        model = entry.build().eval().to(device)
+        give_contrast(model, clips + sound)
+        models[name] = (entry, model, clips + sound)
     return models
 
 
 def generate_rows(models: dict, modes: list[tuple], frame_dir: Path, wav: Path, tmp: Path,
                   device: torch.device) -> list[dict]:
-    """End-to-end generate of every model in every mode, each compared with the naive loop's maps."""
-    rows = []
+    """End-to-end generate of every model in every mode; ViNet and AViNet compared with their naive loop's
+    maps, every model's speed with the ViNet naive loop's."""
+    rows, reference = [], None
     for name, (entry, model, _) in models.items():
         sound = wav if entry.takes_audio else None
-        prepare_model(model, Settings(device=device, exact=True))
-        naive = timed_generate("naive", entry, model, frame_dir, tmp / f"{name}-naive", None, sound)
-        naive_maps = read_maps(tmp / f"{name}-naive" / "video")
-        rows.append({"model": name, **naive, "vs_naive": 1.0, "identical_to_naive": 1.0, "cc_vs_naive": 1.0})
-        print(f"{name} naive: {naive['frames_per_s']:.3f} frames/s", flush=True)
+        naive_maps = None
+        if name in ("vinet", "avinet"):
+            prepare_model(model, Settings(device=device, exact=True))
+            naive = timed_generate("naive", entry, model, frame_dir, tmp / f"{name}-naive", None, sound)
+            naive_maps = read_maps(tmp / f"{name}-naive" / "video")
+            reference = reference or naive["frames_per_s"]
+            rows.append({"model": name, **naive, "vs_naive": naive["frames_per_s"] / reference,
+                         "identical_to_naive": 1.0, "cc_vs_naive": 1.0})
+            print(f"{name} naive: {naive['frames_per_s']:.3f} frames/s", flush=True)
         for label, precision, batch, exact, compile_mode in modes:
             settings = Settings(batch_size=batch, device=device, precision=precision, exact=exact,
                                 compile=compile_mode)
             row = timed_generate(label, entry, model, frame_dir, tmp / f"{name}-{label}", settings, sound)
-            maps = read_maps(tmp / f"{name}-{label}" / "video")
-            rows.append({"model": name, **row, "vs_naive": row["frames_per_s"] / naive["frames_per_s"],
-                         "identical_to_naive": float(np.mean(maps == naive_maps)),
-                         "max_gray_diff": float(np.abs(maps - naive_maps).max()),
-                         "cc_vs_naive": map_cc(maps, naive_maps)})
+            row = {"model": name, **row, "vs_naive": row["frames_per_s"] / reference}
+            if naive_maps is not None:
+                maps = read_maps(tmp / f"{name}-{label}" / "video")
+                row.update(identical_to_naive=float(np.mean(maps == naive_maps)),
+                           max_gray_diff=float(np.abs(maps - naive_maps).max()), cc_vs_naive=map_cc(maps, naive_maps))
+            rows.append(row)
             print(f"{name} {label}: {row['frames_per_s']:.3f} frames/s", flush=True)
     return rows
 
@@ -432,9 +668,10 @@ def print_report(report: dict) -> None:
     print(f"\n{'model':7s} {'mode':20s} {'frames/s':>9s} {'x naive':>8s} {'identical':>10s} {'max diff':>8s} "
           f"{'CC naive':>9s} {'peak MiB':>9s}")
     for r in report["generate"]:
+        compared = "identical_to_naive" in r
         print(f"{r['model']:7s} {r['mode']:20s} {r['frames_per_s']:9.3f} {r['vs_naive']:8.2f} "
-              f"{100 * r['identical_to_naive']:9.4f}% {r.get('max_gray_diff', 0):8.0f} {r['cc_vs_naive']:9.5f} "
-              f"{r['peak_mib']:9.0f}")
+              + (f"{100 * r['identical_to_naive']:9.4f}% {r.get('max_gray_diff', 0):8.0f} {r['cc_vs_naive']:9.5f} "
+                 if compared else f"{'-':>10s} {'-':>8s} {'-':>9s} ") + f"{r['peak_mib']:9.0f}")
     print(f"\n{'model':7s} {'mode':20s} {'windows/s':>10s} {'FLOP bound':>11s} {'of bound':>9s}")
     for r in report["model_only"]:
         print(f"{r['model']:7s} {r['mode']:20s} {r['windows_per_s']:10.3f} {r['flop_bound_windows_per_s']:11.3f} "
@@ -448,8 +685,53 @@ def print_report(report: dict) -> None:
     print(f"training steps/s (ViNet, batch 1, forward + backward + Adam): {report['training_steps_per_s']}")
 
 
-def main() -> None:
+def check_args(args: argparse.Namespace) -> None:
+    """InputError for flags that cannot work together."""
+    if args.steps and (args.processes or args.reframe or args.memory):
+        raise InputError("--steps times the model alone: run it without --processes, --reframe or --memory")
+    if args.video and not args.processes:
+        raise InputError("--video gives --processes its frames: add --processes")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {args.device}: CUDA is not available here; use --device cpu")
+    if min(args.process_frames, args.rounds) < 1 or (args.frames is not None and args.frames < 1):
+        raise InputError("--frames, --process_frames and --rounds must be at least 1")
+
+
+def main() -> int:
     args = parse_args()
+    try:
+        check_args(args)
+        run(args)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run(args: argparse.Namespace) -> None:
+    """The benchmark the flags ask for; its report printed and written to --json."""
+    if args.naive_process:
+        naive_process(*args.naive_process)
+        return
+    report = process_benchmarks(args) if args.processes or args.reframe or args.memory else engine_benchmarks(args)
+    atomic_write_bytes(args.json, json.dumps(report, indent=2).encode())
+    print(f"wrote {args.json}")
+
+
+def process_benchmarks(args: argparse.Namespace) -> dict:
+    """--processes, --reframe and --memory: whole processes and reframing against the clock, and memory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = {"machine": machine_description(torch.device("cpu"))}
+        report.update(whole_process_report(args, Path(tmp)) if args.processes else {})
+        report.update(reframe_report(Path(tmp), args.rounds) if args.reframe else {})
+        report.update(memory_report(Path(tmp)) if args.memory else {})
+    if args.processes:
+        print_process_report(report)
+    return report
+
+
+def engine_benchmarks(args: argparse.Namespace) -> dict:
+    """The engine against the original's loop, the models alone, training steps."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
         else torch.device(args.device)
     cuda = device.type == "cuda"
@@ -467,8 +749,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         frame_dir = write_workload(tmp / "data", num_frames, 360, 640)
-        clip = torch.stack([frame_tensor(read_image(p)) for p in list_frames(frame_dir)[:CLIP_LENGTH]], 1)[None]
-        models = benchmark_models(clip.to(device), args.quick)
+        models = benchmark_models(("vinet", "vinet-s") if args.quick else BENCHMARKED, frame_dir, device)
         flops = {name: window_flops(model, inputs) for name, (_, model, inputs) in models.items()}
         report["gflop_per_window"] = {k: v / 1e9 for k, v in flops.items()}
         _, vinet, vinet_inputs = models["vinet"]
@@ -481,9 +762,8 @@ def main() -> None:
         report["training_steps_per_s"] = {p: training_steps(vinet, vinet_inputs, p, device, repeats=repeats // 2 or 1)
                                           for p in precisions}
     print_report(report)
-    Path(args.json).write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.json}")
+    return report
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

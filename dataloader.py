@@ -9,6 +9,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import cv2
@@ -27,6 +28,9 @@ from utils import (
     audio_buffer_length,
     resize_map,
 )
+
+if TYPE_CHECKING:
+    from model import WindowRule
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
@@ -49,12 +53,17 @@ def list_frames(folder: str | Path) -> list[Path]:
 
 
 def read_image(path: str | Path) -> Image.Image:
-    """An RGB PIL image; InputError naming the file when it is missing or unreadable."""
+    """An 8-bit RGB PIL image of any frame file: grey, RGBA (alpha dropped), palette or 16-bit (scaled to 8
+    bits: PIL would clip 16-bit grey); InputError naming the file when it is missing or not an image."""
     try:
         with Image.open(path) as image:
+            if image.mode.startswith("I"):  # 16- or 32-bit grey: keep the top 8 of its 16 bits
+                pixels = np.asarray(image).astype(np.int64)
+                return Image.fromarray(np.clip(pixels >> 8, 0, 255).astype(np.uint8)).convert("RGB")
             return image.convert("RGB")
-    except (OSError, UnidentifiedImageError) as error:
-        raise InputError(f"cannot read frame {path}: {error.__class__.__name__}") from error
+    except (OSError, UnidentifiedImageError, ValueError) as error:
+        raise InputError(f"cannot read frame {path}: not an image ({error.__class__.__name__}); replace or remove "
+                         "it") from error
 
 
 def frame_tensor(image: Image.Image, size: tuple[int, int] = FRAME_SIZE, mean: tuple[float, ...] = IMAGENET_MEAN,
@@ -131,11 +140,11 @@ def decode_audio(path: str | Path, rate: int | None = None) -> Audio | None:
             for frame in container.decode(stream):
                 if start_time is None and frame.time is not None:
                     start_time = frame.time
-                chunks += [chunk.to_ndarray() for chunk in resampler.resample(frame)]
-            chunks += [chunk.to_ndarray() for chunk in resampler.resample(None)]
+                chunks += [chunk.to_ndarray().mean(axis=0) for chunk in resampler.resample(frame)]
+            chunks += [chunk.to_ndarray().mean(axis=0) for chunk in resampler.resample(None)]
     except (av.error.FFmpegError, OSError) as error:
         raise InputError(f"cannot decode audio of {path}: {error}") from error
-    samples = np.concatenate(chunks, axis=1).mean(axis=0) if chunks else np.zeros(0, np.float32)
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     if samples.size == 0:
         raise InputError(f"the audio track of {path} is empty")
     return Audio(samples.astype(np.float32) * np.float32(AUDIO_SCALE), out_rate, start_time or 0.0)
@@ -193,6 +202,8 @@ class VideoInfo:
     frame_times: np.ndarray  # presentation time of each frame in seconds, from the stream's timestamps
     fps: float
     size: tuple[int, int]    # (width, height)
+    pts: np.ndarray          # each frame's timestamp in the stream's time base, ascending
+    has_audio: bool = False
 
     @property
     def num_frames(self) -> int:
@@ -215,29 +226,50 @@ def probe_video(path: str | Path) -> VideoInfo:
             rate = stream.average_rate or stream.guessed_rate
             size = (stream.codec_context.width, stream.codec_context.height)
             time_base = float(stream.time_base)
+            has_audio = bool(container.streams.audio)
     except av.error.FFmpegError as error:
         raise InputError(f"cannot read video {path}: {error}") from error
     if not pts:
         raise InputError(f"{path} has no video frames")
-    times = np.asarray(pts, dtype=np.float64) * time_base
+    pts = np.asarray(pts, dtype=np.int64)
+    times = pts.astype(np.float64) * time_base
     if rate:
         fps = float(rate)
     elif len(times) > 1 and times[-1] > times[0]:
         fps = (len(times) - 1) / (times[-1] - times[0])
     else:
         fps = 25.0
-    return VideoInfo(path, times, fps, size)
+    return VideoInfo(path, times, fps, size, pts, has_audio)
 
 
 def decode_video_frames(path: str | Path) -> Iterator[av.VideoFrame]:
-    """Yield the decoded frames of a video's first video track, in presentation order."""
+    """Yield the decoded frames of a video's first video track, in presentation order; a packet the decoder
+    rejects (corrupt data) is skipped, so its frame is missing (frames_by_index places the others)."""
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            yield from container.decode(stream)
+            for packet in container.demux(stream):
+                try:
+                    yield from packet.decode()
+                except av.error.InvalidDataError:
+                    continue
     except av.error.FFmpegError as error:
         raise InputError(f"cannot decode video {path}: {error}") from error
+
+
+def frames_by_index(info: VideoInfo) -> Iterator[av.VideoFrame | None]:
+    """Every frame of a video in presentation order, frame i at info.pts[i]; None for a frame that could not
+    be decoded (its packet was corrupt, or the file ends early)."""
+    expected = 0
+    for frame in decode_video_frames(info.path):
+        index = expected if frame.pts is None else int(np.searchsorted(info.pts, frame.pts))
+        if index >= info.num_frames or index < expected:
+            continue
+        yield from [None] * (index - expected)
+        yield frame
+        expected = index + 1
+    yield from [None] * (info.num_frames - expected)
 
 
 def decode_frames(path: str | Path) -> Iterator[Image.Image]:
@@ -298,13 +330,23 @@ def _frame_folder_video(folder: Path, parts: tuple[str, ...], expected: str, str
     fixations = ()
     if "fixation" in parts:
         fixation_folder = folder / "fixation"
-        fixations = tuple(fixation_folder / m.name if (fixation_folder / m.name).is_file()
-                          else fixation_folder / "maps" / f"{m.stem}.mat" for m in maps)
+        mats = [fixation_folder / "maps" / f"{m.stem}.mat" for m in maps]   # DHF1K's release
+        fixations = tuple(mat if mat.is_file() and not (fixation_folder / m.name).is_file()
+                          else fixation_folder / m.name for m, mat in zip(maps, mats))
         missing = [p for p in fixations if not p.is_file()]
         if strict and missing:
             raise InputError(f"{len(missing)} fixation maps missing in {fixation_folder}, e.g. {missing[0].name} "
                              "(a binary PNG named as each map in maps/)")
     return AnnotatedVideo(folder.name, frames, maps, fixations)
+
+
+def check_not_empty(video: AnnotatedVideo) -> None:
+    """InputError naming the first zero-byte file of a video (a copy or download cut short): found at start-up,
+    not hours into training."""
+    files = (*video.frames, *video.maps, *video.fixations, *([video.audio] if video.audio else []))
+    empty = next((path for path in files if path.stat().st_size == 0), None)
+    if empty is not None:
+        raise InputError(f"{empty} is empty (0 bytes): copy it again from the dataset, or remove the video")
 
 
 def _image_names(folder: Path) -> list[str]:
@@ -445,7 +487,9 @@ def clip_frame_indices(num_frames: int, start: int, clip_length: int) -> list[in
 
 
 class ClipDataset(torch.utils.data.Dataset):
-    """Clips of annotated videos with the saliency of their last frame (see the section comment).
+    """Clips of annotated videos with the saliency of their target frame (see the section comment): the
+    last frame of clip_length consecutive ones, or with a centred window rule (model.WindowRule, ViNet-A's)
+    the middle frame of the window's frames. Frames are normalised with `normalisation` (mean, std).
 
     Validation clips start every validation_step * clip_length frames (subclasses set the original's step).
     """
@@ -454,12 +498,18 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __init__(self, videos: list[AnnotatedVideo], mode: str = TRAIN, clip_length: int = CLIP_LENGTH,
                  frame_size: tuple[int, int] = FRAME_SIZE, fixations: bool = True, seed: int = 0,
-                 clips_per_video: int = 1, name: str = ""):
+                 clips_per_video: int = 1, name: str = "", window: "WindowRule | None" = None,
+                 normalisation: tuple[tuple[float, ...], tuple[float, ...]] = (IMAGENET_MEAN, IMAGENET_STD)):
         if mode not in (TRAIN, VALIDATION):
             raise ValueError(f"mode must be {TRAIN!r} or {VALIDATION!r}, got {mode!r}")
+        for video in videos:
+            check_not_empty(video)
         self.videos = videos
         self.mode = mode
         self.clip_length = clip_length
+        self.window = window if window is not None and window.centred else None
+        self.span = (window.stride * (clip_length - 1) + 1) if self.window else clip_length  # frames a clip covers
+        self.normalisation = normalisation
         self.frame_size = tuple(frame_size)
         self.with_fixations = fixations
         self.seed = seed
@@ -478,10 +528,18 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def validation_starts(self, num_frames: int) -> list[int]:
         """First frames of the validation clips of a video of num_frames frames."""
-        return list(range(0, num_frames - self.clip_length, self.validation_step * self.clip_length))
+        return list(range(0, num_frames - self.span, self.validation_step * self.clip_length))
+
+    def clip_frames(self, num_frames: int, start: int) -> tuple[list[int], int]:
+        """The frames of the clip whose first frame is `start`, and its target frame."""
+        if self.window is None:
+            frames = clip_frame_indices(num_frames, start, self.clip_length)
+            return frames, frames[-1]
+        target = min(start + (self.span - 1) // 2, num_frames - 1)
+        return self.window.frames(target, num_frames), target
 
     def target_frame(self, video: AnnotatedVideo, start: int) -> int:
-        return clip_frame_indices(len(video.maps), start, self.clip_length)[-1]
+        return self.clip_frames(len(video.maps), start)[1]
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose random clips training draws (call before creating the epoch's loader iterator)."""
@@ -502,7 +560,7 @@ class ClipDataset(torch.utils.data.Dataset):
         """A random start whose target map is not empty, and that map."""
         video = self.videos[video_index]
         rng = np.random.default_rng([self.seed, self.salt, self.epoch, index])
-        num_starts = max(1, len(video.maps) - self.clip_length + 1)
+        num_starts = max(1, len(video.maps) - self.span + 1)
         for attempt in range(RANDOM_DRAWS + num_starts):
             start = int(rng.integers(num_starts)) if attempt < RANDOM_DRAWS else attempt - RANDOM_DRAWS
             density = read_density(video.maps[self.target_frame(video, start)])
@@ -514,10 +572,11 @@ class ClipDataset(torch.utils.data.Dataset):
     def load_clip(self, video_index: int, start: int, density: np.ndarray | None = None) -> dict[str, torch.Tensor]:
         """The sample dict of the clip of a video starting at `start`."""
         video = self.videos[video_index]
-        indices = clip_frame_indices(len(video.maps), start, self.clip_length)
-        clip = torch.stack([frame_tensor(read_image(video.frames[i]), self.frame_size) for i in indices], dim=1)
-        density = read_density(video.maps[indices[-1]]) if density is None else density
-        fixations = read_fixations(video.fixations[indices[-1]]).astype(np.float32) if self.with_fixations else None
+        indices, target = self.clip_frames(len(video.maps), start)
+        clip = torch.stack([frame_tensor(read_image(video.frames[i]), self.frame_size, *self.normalisation)
+                            for i in indices], dim=1)
+        density = read_density(video.maps[target]) if density is None else density
+        fixations = read_fixations(video.fixations[target]).astype(np.float32) if self.with_fixations else None
         if self.mode == TRAIN:
             height, width = self.frame_size
             density = resize_map(density, (width, height))
@@ -533,11 +592,10 @@ class DHF1KDataset(ClipDataset):
     (sorted); validation clips every 4 clip lengths, as the original."""
 
     def __init__(self, root: str | Path, mode: str = TRAIN, clip_length: int = CLIP_LENGTH,
-                 frame_size: tuple[int, int] = FRAME_SIZE, fixations: bool = True, seed: int = 0,
-                 clips_per_video: int = 1):
+                 frame_size: tuple[int, int] = FRAME_SIZE, fixations: bool = True, **options):
         parts = FRAME_FOLDER_PARTS if fixations else ("images", "maps")
-        super().__init__(list_frame_folder_videos(root, parts), mode, clip_length, frame_size, fixations, seed,
-                         clips_per_video, name=f"{type(self).__name__} {root}")
+        super().__init__(list_frame_folder_videos(root, parts), mode, clip_length, frame_size, fixations,
+                         name=f"{type(self).__name__} {root}", **options)
 
 
 class HollywoodUCFDataset(DHF1KDataset):
@@ -562,13 +620,13 @@ class AudioVisualDataset(ClipDataset):
 
     def __init__(self, root: str | Path, dataset: str, split: int, mode: str = TRAIN,
                  clip_length: int = CLIP_LENGTH, frame_size: tuple[int, int] = FRAME_SIZE, use_sound: bool = True,
-                 fixations: bool = True, audio_ablation: str = "none", seed: int = 0, clips_per_video: int = 1):
+                 fixations: bool = True, audio_ablation: str = "none", seed: int = 0, **options):
         if audio_ablation not in AUDIO_ABLATIONS:
             raise ValueError(f"audio_ablation must be one of {AUDIO_ABLATIONS}, got {audio_ablation!r}")
         parts = ("frames", "maps", *(["fixations"] if fixations else []), *(["audio"] if use_sound else []))
         videos = sorted(list_audio_visual_videos(root, dataset, split, mode, parts), key=lambda v: v.name)
-        super().__init__(videos, mode, clip_length, frame_size, fixations, seed, clips_per_video,
-                         name=f"{dataset} split {split} ({mode})")
+        super().__init__(videos, mode, clip_length, frame_size, fixations, seed, name=f"{dataset} split {split} "
+                         f"({mode})", **options)
         self.use_sound = use_sound
         self.audio_ablation = audio_ablation
         self.buffer_length = audio_buffer_length(clip_length)

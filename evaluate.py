@@ -26,8 +26,11 @@ all frames (DHF1K).
 Per-frame rules. No fixations: nss, auc_j, s_auc and auc_b are NaN (counted in nan_frames, left out of the means).
 A flat or all-zero prediction is logged and scored at chance (cc = sim = nss = 0, s_auc = auc_b = 0.5, auc_j ~ 0.5),
 so blank frames cannot improve a score. A flat ground-truth map gives NaN cc, sim and kld. Missing or unreadable
-files are logged one line each, counted under "problems" in the output and skipped. A missing ground-truth folder or
-fold list stops the run at start-up (exit code 2); a run that scores no frame writes its JSON and exits with 1.
+files are logged one line each, counted under "problems" in the output and skipped; unreadable ones (not an image,
+a .mat without eyeMap or I) are also listed under "unreadable_files", repeated in a closing line, and the run exits
+with 2 after writing its JSON. A missing ground-truth folder or fold list, or a ground truth without a single
+fixation map when fixation metrics are asked for, stops the run at start-up (exit code 2); a run that scores no
+frame writes its JSON and exits with 1.
 
 Output JSON: mean, frame_mean, per_video (<video>: means over its frames), frames_per_video, num_videos, num_frames,
 nan_frames (frames with any NaN metric), nan_counts (per metric), problems (counts by kind) and the run's settings;
@@ -151,12 +154,9 @@ def read_map(path: Path) -> np.ndarray | None:
     return image.astype(np.float64) / scale
 
 
-def fixations_of(path: Path) -> Fixations | None:
-    """Fixated pixels of a fixation map file (dataloader.read_fixations); None if it is unreadable."""
-    try:
-        binary = read_fixations(path)
-    except InputError:
-        return None
+def fixations_of(path: Path) -> Fixations:
+    """Fixated pixels of a fixation map file (dataloader.read_fixations: InputError if it is unreadable)."""
+    binary = read_fixations(path)
     rows, cols = np.nonzero(binary)
     return Fixations(rows.astype(np.int32), cols.astype(np.int32), binary.shape)
 
@@ -238,14 +238,15 @@ def load_video_fixations(video: Video) -> tuple[tuple[Fixations | None, ...], li
     """Fixations of every frame of a video (None where the file is missing or unreadable) and the problems met."""
     fixations, problems = [], []
     for frame in video.frames:
-        path = frame.fixation_path
-        frame_fixations = fixations_of(path) if path.is_file() else None
+        path, frame_fixations = frame.fixation_path, None
         if not path.is_file():
             problems.append(("missing_fixation", f"{path}: fixation map missing; "
                                                  "nss/auc_j/s_auc/auc_b are NaN for this frame"))
-        elif frame_fixations is None:
-            problems.append(("unreadable_fixation", f"{path}: fixation map empty or unreadable; "
-                                                    "nss/auc_j/s_auc/auc_b are NaN for this frame"))
+        else:
+            try:
+                frame_fixations = fixations_of(path)
+            except InputError as error:
+                problems.append(("unreadable_fixation", f"{error}; nss/auc_j/s_auc/auc_b are NaN for this frame"))
         fixations.append(frame_fixations)
     return tuple(fixations), problems
 
@@ -439,6 +440,17 @@ def read_shuffle_map(path: str | None) -> np.ndarray | None:
     return shuffle_image > 0
 
 
+def check_fixations_exist(videos: list[Video], fixations: list[tuple[Fixations | None, ...]],
+                          metrics: tuple[str, ...]) -> None:
+    """InputError when fixation metrics are asked for and not one frame of the ground truth has a readable
+    fixation map (a wrong --gt_path, or a set without fixations); maps without fixations are fine (NaN)."""
+    wanted = [m for m in metrics if m not in DISTRIBUTION_METRICS]
+    if wanted and all(f is None for video_fixations in fixations for f in video_fixations):
+        where = videos[0].frames[0].fixation_path.parent if videos and videos[0].frames else "the ground truth"
+        raise InputError(f"no fixation maps in the ground truth (e.g. none in {where}): {', '.join(wanted)} need "
+                         f"them; add them, or pass --metrics {','.join(DISTRIBUTION_METRICS)}")
+
+
 def score_videos(videos: list[Video], prediction_root: Path, protocol: str, shuffle_map: np.ndarray | None,
                  metrics: tuple[str, ...], seed: int, workers: int) -> list[VideoResult]:
     """Every video's per-frame scores and problems, videos spread over `workers` processes."""
@@ -451,9 +463,11 @@ def score_videos(videos: list[Video], prediction_root: Path, protocol: str, shuf
     try:
         fixations, fixation_problems = [], []
         for video_fixations, problems in _map_videos(pool, load_video_fixations, videos, "fixations"):
-            _log_problems(problems)
             fixations.append(video_fixations)
             fixation_problems.append(problems)
+        check_fixations_exist(videos, fixations, metrics)
+        for problems in fixation_problems:
+            _log_problems(problems)
         use_sources = protocol == "dhf1k" and shuffle_map is None and "s_auc" in metrics
         sources = choose_shuffle_sources(videos, fixations, seed) if use_sources else [None] * len(videos)
         jobs = [VideoJob(video, prediction_root / video.name, video_fixations, video_sources, shuffle_map, metrics,
@@ -485,6 +499,8 @@ def evaluate(args: argparse.Namespace) -> dict:
     results = score_videos(videos, prediction_root, protocol, shuffle_map, tuple(args.metrics), args.seed,
                            args.workers)
     summary = summarise(results, args.metrics)
+    summary["unreadable_files"] = [message.split("; ")[0] for result in results for kind, message in result.problems
+                                   if kind.startswith("unreadable") and message]
     summary.update(protocol=protocol, metrics=list(args.metrics), pred_path=str(prediction_root), gt_path=str(gt_root),
                    dataset=args.dataset, split=args.split, shuffle_map=args.shuffle_map, seed=args.seed)
     atomic_write_bytes(args.output, json.dumps(summary, indent=2, allow_nan=False).encode())
@@ -529,7 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: returns 0; 2 after one error line when an input is missing; 1 when no frame could be scored."""
+    """Entry point: returns 0; 2 after one error line when an input is missing, or after the closing line naming the
+    files that could not be read (the JSON is written with the rest); 1 when no frame could be scored."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
@@ -541,6 +558,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if summary["num_frames"] == 0:
         log.error("no frame was scored: check --pred_path (%s) against the problems above", args.pred_path)
         return 1
+    unreadable = summary["unreadable_files"]
+    if unreadable:
+        log.error("%s could not be read and %s left out of the scores: %s%s; replace %s and rerun",
+                  "1 file" if len(unreadable) == 1 else f"{len(unreadable)} files",
+                  "is" if len(unreadable) == 1 else "are", ", ".join(unreadable[:5]),
+                  ", ..." if len(unreadable) > 5 else "", "it" if len(unreadable) == 1 else "them")
+        return 2
     return 0
 
 

@@ -14,13 +14,13 @@ import functools
 import logging
 import os
 import queue
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
-from itertools import accumulate
 from pathlib import Path
 
 import av
@@ -36,9 +36,9 @@ from dataloader import (
     clip_audio,
     decode_audio,
     decode_frames,
-    decode_video_frames,
     frame_audio_windows,
     frame_tensor,
+    frames_by_index,
     list_audio_visual_videos,
     list_frame_folder_videos,
     load_wav,
@@ -46,9 +46,10 @@ from dataloader import (
     read_image,
 )
 from model import ModelEntry, entry_from_flags, fuse_batchnorm, get_entry, load_model
-from utils import AUDIO_RATE, PRECISIONS, InputError, audio_buffer_length, postprocess_map, save_map
+from utils import AUDIO_RATE, PRECISIONS, InputError, atomic_path, audio_buffer_length, postprocess_map, save_map
 
 log = logging.getLogger("generate")
+DEFAULT_WORKERS = max(1, min(8, (os.cpu_count() or 2) // 2))  # threads that decode frames, and that write maps
 
 # ----------------------------------------------------------------------------------------------
 # Video sources
@@ -56,15 +57,18 @@ log = logging.getLogger("generate")
 
 @dataclass
 class Video:
-    """One video: where its frames come from, the file name of each frame's map, and its sound."""
+    """One video: where its frames come from, the file name of each frame's map, and its sound (decoded
+    when the video's turn comes). `gaps` fills, while its frames are read, with those that could not be
+    decoded (they get no map)."""
 
     name: str
     frame_names: list[str]
     frame_loaders: Callable[[], Iterable[Callable[[], Image.Image]]]  # per frame, in order, a function loading it
-    source: Path | None = None          # the video file, for overlays
+    source: Path | None = None          # the video file, or the folder of its frames
     fps: float | None = None
     frame_times: np.ndarray | None = None
-    audio: Audio | None = None
+    load_audio: Callable[[], Audio | None] | None = None
+    gaps: list[int] = field(default_factory=list)
 
     @property
     def num_frames(self) -> int:
@@ -72,10 +76,10 @@ class Video:
 
 
 def frame_folder_video(name: str, frames: list[Path], fps: float | None = None) -> Video:
-    """A video stored as frame files; its maps take the frames' file names."""
+    """A video stored as frame files (of one folder); its maps take the frames' file names."""
     times = None if fps is None else np.arange(len(frames)) * (1.0 / fps)
-    return Video(name, [f.name for f in frames], lambda: (functools.partial(read_image, f) for f in frames), fps=fps,
-                 frame_times=times)
+    return Video(name, [f.name for f in frames], lambda: (functools.partial(read_image, f) for f in frames),
+                 source=frames[0].parent if frames else None, fps=fps, frame_times=times)
 
 
 def frame_folder_layout_videos(root: str | Path) -> list[Video]:
@@ -91,18 +95,34 @@ def audio_visual_layout_videos(root: str | Path, dataset: str, split: int, with_
     for listed in sorted(list_audio_visual_videos(root, dataset, split, VALIDATION, parts), key=lambda v: v.name):
         video = frame_folder_video(listed.name, list(listed.frames), fps=listed.fps)
         if with_audio:
-            video.audio = load_wav(listed.audio)
+            video.load_audio = functools.partial(load_wav, listed.audio)
         videos.append(video)
     return videos
 
 
 def video_file(path: str | Path, with_audio: bool = False) -> Video:
-    """A video file decoded with PyAV; maps named 00001.png, ...; audio resampled to SoundNet's rate."""
+    """A video file decoded with PyAV; maps named 00001.png, ...; audio resampled to SoundNet's rate. A frame
+    that cannot be decoded is replaced by the last one that could (gray before any) and noted in gaps."""
     info = probe_video(path)
+    if with_audio and not info.has_audio:
+        raise InputError(f"{info.path} has no audio track: an audio-visual model needs sound; run with "
+                         "--use_sound False (or --model vinet) for ViNet")
     names = [f"{i:05d}.png" for i in range(1, info.num_frames + 1)]
-    audio = decode_audio(info.path, rate=AUDIO_RATE) if with_audio else None
-    return Video(info.path.stem, names, lambda: (frame.to_image for frame in decode_video_frames(info.path)),
-                 source=info.path, fps=info.fps, frame_times=info.frame_times, audio=audio)
+    audio = functools.partial(decode_audio, info.path, rate=AUDIO_RATE) if with_audio else None
+    video = Video(info.path.stem, names, lambda: None, source=info.path, fps=info.fps, frame_times=info.frame_times,
+                  load_audio=audio)
+
+    def loaders() -> Iterator[Callable[[], Image.Image]]:
+        last = functools.partial(Image.new, "RGB", info.size, (128, 128, 128))
+        for index, frame in enumerate(frames_by_index(info)):
+            if frame is None:
+                video.gaps.append(index)
+            else:
+                last = frame.to_image
+            yield last
+
+    video.frame_loaders = loaders
+    return video
 
 
 def select_part(videos: list[Video], start_idx: int, num_parts: int) -> list[Video]:
@@ -145,9 +165,13 @@ class Predictor:
     entry: ModelEntry
     model: torch.nn.Module
 
-    def frame_input(self, image: Image.Image) -> torch.Tensor:
-        """One frame as the model sees it: resized to its input size and normalised as it was trained."""
-        return frame_tensor(image, self.entry.frame_size, self.entry.mean, self.entry.std)
+    def frame_inputs(self, image: Image.Image) -> tuple[torch.Tensor, ...]:
+        """One frame as the model sees it, per clip it takes: resized to that input size and normalised."""
+        return tuple(frame_tensor(image, part.frame_size, part.mean, part.std) for part in self.entry.parts)
+
+    def windows(self, index: int, num_frames: int) -> list[list[int]]:
+        """The frames of frame `index`'s clips (one per clip the model takes), by each one's window rule."""
+        return [part.window.frames(index, num_frames) for part in self.entry.parts]
 
 
 def prepare_model(model: torch.nn.Module, settings: Settings) -> torch.nn.Module:
@@ -175,7 +199,8 @@ def prepare_model(model: torch.nn.Module, settings: Settings) -> torch.nn.Module
 
 
 def run_model(model: torch.nn.Module, inputs: list[torch.Tensor], settings: Settings) -> np.ndarray:
-    """The maps of a batch of windows, as float32 numpy, from a model made by prepare_model."""
+    """The maps of a batch of windows, as float32 numpy, from a model made by prepare_model; inputs are its
+    clips (B, 3, T, H, W) and sound (B, 1, L, 1) in the order of its forward."""
     count = len(inputs[0])
     if settings.compile != "none" and count < settings.batch_size:  # a compiled model keeps one batch shape
         inputs = [torch.cat([x, x[-1:].expand(settings.batch_size - count, *x.shape[1:])]) for x in inputs]
@@ -184,8 +209,8 @@ def run_model(model: torch.nn.Module, inputs: list[torch.Tensor], settings: Sett
             maps = torch.cat([model(*(x[i:i + 1] for x in inputs)) for i in range(count)])
         else:
             dtype = PRECISIONS[settings.precision]
-            clip = inputs[0].to(dtype).contiguous(memory_format=torch.channels_last_3d)
-            maps = model(clip, *(x.to(dtype) for x in inputs[1:]))
+            maps = model(*(x.to(dtype).contiguous(memory_format=torch.channels_last_3d) if x.dim() == 5
+                           else x.to(dtype) for x in inputs))
     return maps[:count].float().cpu().numpy()
 
 
@@ -194,41 +219,54 @@ def run_model(model: torch.nn.Module, inputs: list[torch.Tensor], settings: Sett
 
 
 def in_background(items: Iterator, depth: int = 8) -> Iterator:
-    """Iterate `items` in a daemon thread, `depth` ahead; exceptions surface in the consumer."""
+    """Iterate `items` in a daemon thread, `depth` ahead; exceptions surface in the consumer. Closing the
+    returned generator (or dropping it) stops the thread and closes `items`."""
     channel: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
+    done, stop = object(), threading.Event()
 
     def produce() -> None:
         try:
             for item in items:
-                channel.put(item)
+                while not stop.is_set():
+                    try:
+                        channel.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
             channel.put(done)
         except BaseException as error:  # handed to the consumer, which re-raises it
             channel.put(error)
+        finally:
+            getattr(items, "close", lambda: None)()
 
     threading.Thread(target=produce, daemon=True).start()
-    while (item := channel.get()) is not done:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    try:
+        while (item := channel.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 class FrameStream:
     """A video's frames, decoded and turned into model inputs ahead by a thread pool, kept on the device
     while windows still need them. Frames no window needs are decoded (for their size) but not converted."""
 
-    def __init__(self, video: Video, prepare: Callable[[Image.Image], torch.Tensor], needed: set[int],
-                 settings: Settings):
+    def __init__(self, video: Video, prepare: Callable[[Image.Image], tuple[torch.Tensor, ...]],
+                 needed: set[int] | None, settings: Settings):
         self.video, self.prepare, self.needed, self.settings = video, prepare, needed, settings
-        self.inputs: dict[int, torch.Tensor] = {}
+        self.inputs: dict[int, tuple[torch.Tensor, ...]] = {}
         self.sizes: list[tuple[int, int]] = []    # (width, height) of every frame decoded so far
         self.stream = in_background(self._decoded())
 
-    def _convert(self, index: int, load: Callable[[], Image.Image]) -> tuple[torch.Tensor | None, tuple[int, int]]:
+    def _convert(self, index: int, load: Callable[[], Image.Image]) -> tuple[tuple | None, tuple[int, int]]:
         image = load()
-        return (self.prepare(image) if index in self.needed else None), image.size
+        return (self.prepare(image) if self.needed is None or index in self.needed else None), image.size
 
-    def _decoded(self) -> Iterator[tuple[torch.Tensor | None, tuple[int, int]]]:
+    def _decoded(self) -> Iterator[tuple[tuple | None, tuple[int, int]]]:
         workers = self.settings.workers
         with ThreadPoolExecutor(workers) as pool:
             ahead: deque[Future] = deque()
@@ -242,33 +280,46 @@ class FrameStream:
     def read_through(self, last: int) -> None:
         """Decode frames up to index `last`; InputError when the video ends sooner."""
         while len(self.sizes) <= last:
-            tensor, size = next(self.stream, (None, None))
+            tensors, size = next(self.stream, (None, None))
             if size is None:
-                raise InputError(f"{self.video.source or self.video.name}: decoded {len(self.sizes)} of "
+                raise InputError(f"{self.video.source}: decoded {len(self.sizes)} of "
                                  f"{self.video.num_frames} frames; the file may be truncated")
-            if tensor is not None:
-                self.inputs[len(self.sizes)] = tensor.to(self.settings.device, non_blocking=True)
+            if self.sizes and size != self.sizes[0]:
+                raise InputError(f"{self.video.source}: frame {self.video.frame_names[len(self.sizes)]} is "
+                                 f"{size[0]}x{size[1]} but the first is {self.sizes[0][0]}x{self.sizes[0][1]}; the "
+                                 "frames of a video share one size: resize or remove it")
+            if tensors is not None:
+                self.inputs[len(self.sizes)] = tuple(t.to(self.settings.device, non_blocking=True) for t in tensors)
             self.sizes.append(size)
 
-    def clips(self, windows: list[list[int]]) -> torch.Tensor:
-        """(B, 3, T, H, W): the frames of each window stacked along time."""
-        self.read_through(max(max(window) for window in windows))
-        return torch.stack([torch.stack([self.inputs[i] for i in window], 1) for window in windows])
+    def clips(self, windows: list[list[list[int]]]) -> list[torch.Tensor]:
+        """Per clip the model takes, (B, 3, T, H, W): the frames of each window stacked along time."""
+        self.read_through(max(max(max(w) for w in frame_windows) for frame_windows in windows))
+        return [torch.stack([torch.stack([self.inputs[i][part] for i in frame_windows[part]], 1)
+                             for frame_windows in windows]) for part in range(len(windows[0]))]
 
     def release_before(self, first_needed: int) -> None:
         """Drop the inputs of frames before `first_needed`."""
         for index in [i for i in self.inputs if i < first_needed]:
             del self.inputs[index]
 
+    def close(self) -> None:
+        """Stop decoding (a video given up half-way leaves no thread behind)."""
+        self.stream.close()
+        self.inputs.clear()
+
 
 class SoundWindows:
     """The SoundNet input of each window of a video, after the audio ablation."""
 
     def __init__(self, video: Video, entry: ModelEntry, ablation: str):
-        if video.audio is None:
-            raise InputError(f"{video.source or video.name} has no sound: {entry.label} needs it")
+        self.audio = video.load_audio() if video.load_audio else None
+        if self.audio is None:
+            raise InputError(f"{video.source} has no sound: {entry.label} needs it")
+        if not video.fps or video.fps <= 0:
+            raise InputError(f"{video.source}: frame rate {video.fps}; the sound cannot be matched to the frames")
         self.video, self.entry, self.ablation = video, entry, ablation
-        self.windows = frame_audio_windows(video.frame_times, video.fps, video.audio)
+        self.windows = frame_audio_windows(video.frame_times, video.fps, self.audio)
         self.buffer_length = audio_buffer_length(entry.clip_length)
         # "shuffle" gives each clip the sound of another moment of the same video
         n = video.num_frames
@@ -277,7 +328,7 @@ class SoundWindows:
     def batch(self, indices: list[int]) -> torch.Tensor:
         """(B, 1, L, 1) SoundNet inputs of the windows of frames `indices`."""
         rule, n = self.entry.window, self.video.num_frames
-        audio = torch.stack([clip_audio(self.video.audio, *self.windows, min(rule.frames(j, n)), rule.length,
+        audio = torch.stack([clip_audio(self.audio, *self.windows, min(rule.frames(j, n)), rule.length,
                                         self.buffer_length, reverse=rule.reversed(j))
                              for j in (int(self.sound_of[i]) for i in indices)])
         return audio.zero_() if self.ablation == "silence" else audio
@@ -286,27 +337,63 @@ class SoundWindows:
 def predict_video(predictor: Predictor, video: Video, out_dir: Path, settings: Settings, writer: "MapWriter",
                   progress: tqdm) -> int:
     """Write the maps of one video that are not on disk yet; returns how many were written."""
-    n, rule = video.num_frames, predictor.entry.window
+    n = video.num_frames
     todo = [j for j in range(n) if not (out_dir / video.frame_names[j]).is_file()]
     if not todo:
         return 0
     out_dir.mkdir(parents=True, exist_ok=True)
-    windows = {j: rule.frames(j, n) for j in todo}
-    frames = FrameStream(video, predictor.frame_input, {i for window in windows.values() for i in window}, settings)
+    for stale in out_dir.glob(".*.tmp*"):  # left by a run that was killed while writing
+        stale.unlink(missing_ok=True)
+    needed = None if len(todo) == n else {i for j in todo for window in predictor.windows(j, n) for i in window}
     sound = SoundWindows(video, predictor.entry, settings.audio_ablation) if predictor.entry.takes_audio else None
+    frames = FrameStream(video, predictor.frame_inputs, needed, settings)
+    try:
+        for batch, maps in run_batches(predictor, todo, n, frames, sound, settings):
+            for j, saliency in zip(batch, maps):
+                if j not in video.gaps:
+                    writer.submit(saliency, frames.sizes[j], out_dir / video.frame_names[j])
+            progress.update(len(batch))
+    finally:
+        frames.close()
+    if video.gaps:
+        raise InputError(f"{video.source}: frames {frame_ranges(video.gaps)} could not be decoded (corrupt data): no "
+                         f"maps for them, the other {n - len(video.gaps)} are written; repair or re-encode the file")
+    return len(todo)
+
+
+def run_batches(predictor: Predictor, todo: list[int], num_frames: int, frames: FrameStream,
+                sound: "SoundWindows | None", settings: Settings) -> Iterator[tuple[list[int], np.ndarray]]:
+    """The maps of frames `todo`, batch by batch, releasing each frame once no later window needs it."""
     # the first frame any window from the k-th on still needs (a suffix minimum: windows are not monotonic)
-    still_needed = list(accumulate((min(windows[j]) for j in reversed(todo)), min))[::-1] + [n]
+    firsts = np.array([min(min(window) for window in predictor.windows(j, num_frames)) for j in todo])
+    still_needed = [*np.minimum.accumulate(firsts[::-1])[::-1].tolist(), num_frames]
     for start in range(0, len(todo), settings.batch_size):
         batch = todo[start:start + settings.batch_size]
-        inputs = [frames.clips([windows[j] for j in batch])]
+        inputs = frames.clips([predictor.windows(j, num_frames) for j in batch])
         if sound is not None:
             inputs.append(sound.batch(batch).to(settings.device))
-        for j, saliency in zip(batch, run_model(predictor.model, inputs, settings)):
-            writer.submit(saliency, frames.sizes[j], out_dir / video.frame_names[j])
-        progress.update(len(batch))
+        yield batch, run_model(predictor.model, inputs, settings)
         frames.release_before(still_needed[start + len(batch)])
-    writer.drain()
-    return len(todo)
+
+
+def frame_ranges(indices: list[int]) -> str:
+    """Frame numbers (from 1) as ranges: '4, 10-12'."""
+    ranges, numbers = [], sorted(i + 1 for i in indices)
+    for number in numbers:
+        if ranges and number == ranges[-1][1] + 1:
+            ranges[-1][1] = number
+        else:
+            ranges.append([number, number])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def write_map(saliency: np.ndarray, size: tuple[int, int], path: Path) -> None:
+    """Post-process and save one map atomically; InputError (not a traceback) when the disk refuses it."""
+    try:
+        save_map(postprocess_map(saliency, size), path)
+    except OSError as error:
+        raise InputError(f"cannot write map {path}: {error.strerror or error}; free some space or fix the folder's "
+                         "permissions and rerun (the maps already written are kept)") from error
 
 
 class MapWriter:
@@ -318,14 +405,16 @@ class MapWriter:
         self.limit = limit
 
     def submit(self, saliency: np.ndarray, size: tuple[int, int], path: Path) -> None:
-        self.pending.append(self.pool.submit(lambda: save_map(postprocess_map(saliency, size), path)))
+        self.pending.append(self.pool.submit(write_map, saliency, size, path))
         while len(self.pending) > self.limit:
             self.pending.pop(0).result()
 
     def drain(self) -> None:
-        for future in self.pending:
-            future.result()
-        self.pending.clear()
+        """Wait for every map in flight; the first failure is raised once all are done."""
+        pending, self.pending = self.pending, []
+        errors = [future.exception() for future in pending]
+        if any(errors):
+            raise next(error for error in errors if error)
 
     def close(self) -> None:
         self.drain()
@@ -341,7 +430,10 @@ def predict_all(predictor: Predictor, videos: list[Video], save_path: str | Path
         for video in videos:
             progress.set_description(video.name)
             try:
-                written = predict_video(predictor, video, Path(save_path) / video.name, settings, writer, progress)
+                try:
+                    written = predict_video(predictor, video, Path(save_path) / video.name, settings, writer, progress)
+                finally:
+                    writer.drain()   # a video's maps are on disk (or its failure known) before the next starts
                 progress.update(video.num_frames - written)
             except InputError as error:
                 log.error("%s", error)
@@ -357,9 +449,7 @@ def predict_all(predictor: Predictor, videos: list[Video], save_path: str | Path
 def write_overlay(video: Video, maps_dir: Path, out_path: Path, alpha: float = 0.5) -> None:
     """Encode the frames blended with their JET-coloured maps (H.264, the source frame rate) and the
     source audio (AAC) to out_path, atomically."""
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp{out_path.suffix}")
-    try:
+    with atomic_path(out_path) as tmp:
         with av.open(str(video.source)) as source, av.open(str(tmp), "w") as target:
             width, height = source.streams.video[0].codec_context.width, source.streams.video[0].codec_context.height
             picture = target.add_stream("libx264", rate=Fraction(video.fps).limit_denominator(100000))
@@ -375,9 +465,6 @@ def write_overlay(video: Video, maps_dir: Path, out_path: Path, alpha: float = 0
             target.mux(picture.encode())
             if sound is not None:
                 sound()
-        tmp.replace(out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def add_audio_copy(source: av.container.InputContainer, target: av.container.OutputContainer) -> Callable | None:
@@ -413,9 +500,10 @@ SOUND_FLAGS = {"use_sound": None, "fusion": None, "use_transformer": None, "tran
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags both generate scripts share: the original's names and the new ones."""
-    parser.add_argument("--file_weight", default=None,
-                        help="checkpoint to load (original or train.py); it names its model, so no model flags "
-                             "are needed. Without it the maps come from an untrained model")
+    parser.add_argument("--file_weight", default=None, nargs="+", metavar="W",
+                        help="checkpoint to load (original, ViNet++ or train.py; ViNet-E: a ViNet-S and a ViNet-A "
+                             "one); it names its model, so no model flags are needed. Without it the maps come "
+                             "from an untrained model")
     parser.add_argument("--model", default=None, help="the model to build (python -c 'import model; "
                         "print(*model.MODELS)'); default: the checkpoint's, or the script's own")
     parser.add_argument("--save_path", default="results", help="output folder for the maps")
@@ -440,7 +528,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch.compile the model (reduce-overhead: with CUDA graphs); pays off on long runs")
     parser.add_argument("--exact", action="store_true",
                         help="the original's kernels too (one window per forward): bit-identical maps, slower")
-    parser.add_argument("--workers", default=max(1, min(8, (os.cpu_count() or 2) // 2)), type=int,
+    parser.add_argument("--workers", default=DEFAULT_WORKERS, type=int,
                         help="threads that decode frames, and threads that write maps")
     for legacy in ("--nhead", "--num_encoder_layers"):
         parser.add_argument(legacy, type=int, default=None, help="transformer of the AViNet fusions")
@@ -462,36 +550,58 @@ def entry_from_args(args: argparse.Namespace, default_model: str) -> ModelEntry 
                             args.frame_size, **widths)
 
 
-def load_predictor(args: argparse.Namespace, default_model: str, settings: Settings) -> Predictor:
-    """The model the flags or the checkpoint name, with its weights, prepared to run; one log line says which."""
-    entry = entry_from_args(args, default_model)
-    frame_size = tuple(args.frame_size) if args.frame_size else None
-    if args.file_weight:
-        chosen_by = "the flags" if entry else f"identified from {args.file_weight}"
-        entry, model = load_model(args.file_weight, entry, frame_size)
+def build_predictor(file_weight: str | list[str] | None, entry: ModelEntry | None,
+                    frame_size: tuple[int, int] | None, settings: Settings, default_model: str = "vinet") -> Predictor:
+    """The model `entry` names, else the checkpoint's own (a list: one per member of an ensemble), else
+    default_model, with its weights (untrained without a checkpoint: a warning says so), prepared to run; one
+    log line says which model and why."""
+    files = " ".join([file_weight] if isinstance(file_weight, str) else file_weight or [])
+    chosen_by = "the flags" if entry else f"identified from {files}" if file_weight else "the default"
+    if file_weight:
+        entry, model = load_model(file_weight, entry, frame_size)
     else:
         entry = entry or get_entry(default_model).configured(frame_size)
-        chosen_by, model = "the default", entry.build()
+        model = entry.build()
         log.warning("no --file_weight given: the maps come from an UNTRAINED model and mean nothing. Get the "
-                    "released checkpoints (github samyak0210/ViNet, README 'Testing') or train one with train.py, "
-                    "then pass --file_weight")
+                    "checkpoints of %s or train one with train.py, then pass --file_weight", entry.checkpoints)
     log.info("model: %s (%s)", entry.label, chosen_by)
     return Predictor(entry, prepare_model(model, settings))
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    """Engine settings from the parsed flags; under torchrun each process takes its own GPU."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
-        else torch.device(args.device)
-    if device.type == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    # measured by benchmark.py: on a CPU fp32 gains from pairs of windows, bf16 runs best one at a time
-    batch_size = args.batch_size if args.batch_size is not None else \
-        16 if device.type == "cuda" else 2 if args.precision == "fp32" else 1
+def make_settings(device: str = "auto", batch_size: int | None = None, precision: str = "fp32", exact: bool = False,
+                  compile: str = "none", audio_ablation: str = "none", workers: int = DEFAULT_WORKERS) -> Settings:
+    """Engine settings; under torchrun each process takes its own GPU. The default batch size is the one
+    benchmark.py measured fastest: 16 on a GPU; on a CPU 2 in fp32 (pairs of windows gain), else 1."""
+    chosen = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
+    if chosen.type == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        chosen = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if batch_size is None:
+        batch_size = 16 if chosen.type == "cuda" else 2 if precision == "fp32" else 1
     if batch_size < 1:
         raise InputError(f"--batch_size must be at least 1, got {batch_size}")
-    return Settings(batch_size=batch_size, device=device, precision=args.precision, exact=args.exact,
-                    compile=args.compile, audio_ablation=args.audio_ablation, workers=args.workers)
+    return Settings(batch_size, chosen, precision, exact, compile, audio_ablation, workers)
+
+
+def maps_of_video(path: str | Path, save_path: str | Path, predictor: Predictor, settings: Settings) -> Path:
+    """The maps of one video file (with its sound when the model hears) in save_path/<stem>; that folder."""
+    video = video_files([str(path)], predictor.entry.takes_audio)[0]
+    failures = predict_all(predictor, [video], save_path, settings)
+    if failures:
+        raise InputError(failures[video.name])
+    return Path(save_path) / video.name
+
+
+def check_save_path(save_path: Path, inputs: Path | None) -> None:
+    """InputError unless the maps can be written to save_path, outside the input folder."""
+    if inputs is not None and save_path.resolve().is_relative_to(inputs.resolve()):
+        raise InputError(f"--save_path {save_path} is inside --path_indata {inputs}: the maps would mix with the "
+                         "frames (and be read as frames next time); choose a folder outside it")
+    try:
+        save_path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=save_path).close()
+    except OSError as error:
+        raise InputError(f"cannot write to --save_path {save_path}: {error.strerror or error}; choose a folder you "
+                         "can write to") from error
 
 
 def finish(videos: list[Video], failures: dict[str, str], save_path: str | Path, overlay: str | None) -> int:
@@ -508,7 +618,7 @@ def finish(videos: list[Video], failures: dict[str, str], save_path: str | Path,
     if failures:
         log.error("%d of %d videos failed: %s", len(failures), len(videos),
                   ", ".join(f"{name} ({cause})" for name, cause in failures.items()))
-        return 1
+        return 2
     return 0
 
 
@@ -521,8 +631,11 @@ def generate(args: argparse.Namespace, list_videos: Callable[[bool], list[Video]
             raise InputError("--overlay needs --video (overlays are made from video files)")
         if bool(args.video) == bool(args.path_indata):
             raise InputError("give either --path_indata DIR (frames) or --video PATH ...")
-        settings = settings_from(args)
-        predictor = load_predictor(args, default_model, settings)
+        check_save_path(Path(args.save_path), args.path_indata and Path(args.path_indata))
+        settings = make_settings(args.device, args.batch_size, args.precision, args.exact, args.compile,
+                                 args.audio_ablation, args.workers)
+        predictor = build_predictor(args.file_weight, entry_from_args(args, default_model),
+                                    tuple(args.frame_size) if args.frame_size else None, settings, default_model)
         videos = process_share(select_part(list_videos(predictor.entry.takes_audio), args.start_idx, args.num_parts))
         failures = predict_all(predictor, videos, args.save_path, settings)
         return finish(videos, failures, args.save_path, args.overlay)
@@ -533,9 +646,4 @@ def generate(args: argparse.Namespace, list_videos: Callable[[bool], list[Video]
 
 def video_files(paths: list[str], with_audio: bool) -> list[Video]:
     """--video files, with their sound for an audio-visual model (InputError for a silent one)."""
-    videos = [video_file(path, with_audio) for path in paths]
-    silent = [str(v.source) for v in videos if with_audio and v.audio is None]
-    if silent:
-        raise InputError(f"{silent[0]} has no audio track: an audio-visual model needs sound; run with "
-                         "--use_sound False (or --model vinet) for ViNet")
-    return videos
+    return [video_file(path, with_audio) for path in paths]

@@ -11,7 +11,8 @@ import copy
 import functools
 import inspect
 import math
-from collections.abc import Callable, Mapping
+import pickle
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -116,12 +117,12 @@ class S3DEncoder(nn.Module):
         return [y0, y1, y2, y3]
 
 
-def encoder_grid(num_clips: int, frame_size: tuple[int, int]) -> tuple[int, int, int]:
-    """The (T, H, W) size of the deepest encoder hierarchy y0 for clips of num_clips x frame_size."""
+def encoder_grid(clip_length: int, frame_size: tuple[int, int]) -> tuple[int, int, int]:
+    """The (T, H, W) size of the deepest encoder hierarchy y0 for clips of clip_length x frame_size."""
     def out(n: int, kernel: int, stride: int, padding: int) -> int:
         return (n + 2 * padding - kernel) // stride + 1
 
-    t, (h, w) = num_clips, frame_size
+    t, (h, w) = clip_length, frame_size
     t = out(t, 7, 2, 3)                                  # base1's strided separable conv
     h, w = out(h, 7, 2, 3), out(w, 7, 2, 3)
     for _ in range(2):                                   # base1's and maxp2's spatial pools
@@ -132,44 +133,53 @@ def encoder_grid(num_clips: int, frame_size: tuple[int, int]) -> tuple[int, int,
 
 # ----------------------------------------------------------------------------------------------
 # Decoder: 3D convolutions that shrink time while trilinear upsampling doubles space; each stage
-# concatenates one encoder hierarchy along the time axis.
+# concatenates one encoder hierarchy along the time axis. ViNet-S (ViNet++) groups its convolutions.
+
+VINET_S_GROUPS = (32, 16, 8, 4, 2)  # ViNet-S: groups of convtsp1, convtsp2, convtsp3, convtsp4.0, convtsp4.3
 
 
 @dataclass(frozen=True)
 class DecoderLayout:
-    """Temporal kernels (equal to the strides) of the decoder's convolutions for one variant."""
+    """Temporal kernels (equal to the strides) of the decoder's convolutions for one variant, and how its
+    3x3 convolutions are factored: in groups (ViNet-S) or as a depthwise and a 1x1 convolution."""
 
     stage_kernels: tuple[int, int, int]   # convtsp2, convtsp3, convtsp4.0: fold in y1, y2, y3
     final_kernel: int                     # convtsp4.3
     head_kernel: int                      # an extra (k, 1, 1) convolution before the output; 1: none
     head_bias: bool
+    groups: tuple[int, int, int, int, int] = (1, 1, 1, 1, 1)   # convtsp1, 2, 3, 4.0, 4.3
+    depthwise: bool = False
 
 
-def decoder_layout(num_clips: int, num_hier: int) -> DecoderLayout:
+def decoder_layout(clip_length: int, num_hier: int, groups: tuple[int, ...] = (1, 1, 1, 1, 1),
+                   depthwise: bool = False) -> DecoderLayout:
     """Derive the original's decoder for a clip length and number of fused hierarchies.
 
     Each skip stage sees T/8 frames plus the hierarchy's frames and reduces them back to T/8;
     the last two convolutions reduce T/8 to one frame.
     """
-    if num_clips % 8 or num_clips < 8:
-        raise ValueError(f"num_clips must be a multiple of 8 (8, 16, 32, 48), got {num_clips}")
+    if clip_length % 8 or clip_length < 8:
+        raise ValueError(f"num_clips must be a multiple of 8 (8, 16, 32, 48), got {clip_length}")
     if num_hier not in (0, 1, 2, 3):
         raise ValueError(f"num_hier must be 0, 1, 2 or 3, got {num_hier}")
-    deep = num_clips // 8
-    skip_lengths = (num_clips // 4, num_clips // 2, num_clips // 2)
+    deep = clip_length // 8
+    skip_lengths = (clip_length // 4, clip_length // 2, clip_length // 2)
     stage_kernels = tuple((deep + n) // deep if i < num_hier else 1 for i, n in enumerate(skip_lengths))
     final_kernel = 2 if deep % 2 == 0 else 1
     # The original's 48-frame decoder is the one whose extra temporal convolution has a bias.
-    return DecoderLayout(stage_kernels, final_kernel, deep // final_kernel, head_bias=num_clips == 48)
+    return DecoderLayout(stage_kernels, final_kernel, deep // final_kernel, clip_length == 48, tuple(groups), depthwise)
 
 
-def _conv_relu_upsample(in_channels: int, out_channels: int, temporal_kernel: int) -> list[nn.Module]:
-    return [
-        nn.Conv3d(in_channels, out_channels, (temporal_kernel, 3, 3), stride=(temporal_kernel, 1, 1),
-                  padding=(0, 1, 1), bias=False),
-        nn.ReLU(),
-        nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear"),
-    ]
+def _conv_relu_upsample(in_channels: int, out_channels: int, temporal_kernel: int, groups: int = 1,
+                        depthwise: bool = False) -> list[nn.Module]:
+    """A (k, 3, 3) convolution of temporal stride k (grouped, or depthwise then 1x1), ReLU, 2x spatial upsampling."""
+    shape = {"kernel_size": (temporal_kernel, 3, 3), "stride": (temporal_kernel, 1, 1), "padding": (0, 1, 1)}
+    if depthwise:
+        convolution = [nn.Conv3d(in_channels, in_channels, groups=in_channels, bias=False, **shape), nn.ReLU(),
+                       nn.Conv3d(in_channels, out_channels, 1, bias=False)]
+    else:
+        convolution = [nn.Conv3d(in_channels, out_channels, groups=groups, bias=False, **shape)]
+    return [*convolution, nn.ReLU(), nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear")]
 
 
 class SaliencyDecoder(nn.Module):
@@ -178,16 +188,18 @@ class SaliencyDecoder(nn.Module):
     def __init__(self, layout: DecoderLayout):
         super().__init__()
         k2, k3, k4 = layout.stage_kernels
-        self.convtsp1 = nn.Sequential(*_conv_relu_upsample(1024, 832, 1))
-        self.convtsp2 = nn.Sequential(*_conv_relu_upsample(832, 480, k2))
-        self.convtsp3 = nn.Sequential(*_conv_relu_upsample(480, 192, k3))
+        g1, g2, g3, g4, g5 = layout.groups
+        depthwise = layout.depthwise
+        self.convtsp1 = nn.Sequential(*_conv_relu_upsample(1024, 832, 1, g1, depthwise))
+        self.convtsp2 = nn.Sequential(*_conv_relu_upsample(832, 480, k2, g2, depthwise))
+        self.convtsp3 = nn.Sequential(*_conv_relu_upsample(480, 192, k3, g3, depthwise))
         head = []
         if layout.head_kernel > 1:
             k = layout.head_kernel
             head = [nn.Conv3d(32, 32, (k, 1, 1), stride=(k, 1, 1), bias=layout.head_bias), nn.ReLU()]
         self.convtsp4 = nn.Sequential(
-            *_conv_relu_upsample(192, 64, k4),
-            *_conv_relu_upsample(64, 32, layout.final_kernel),
+            *_conv_relu_upsample(192, 64, k4, g4, depthwise),
+            *_conv_relu_upsample(64, 32, layout.final_kernel, g5, depthwise),
             *head,
             nn.Conv3d(32, 1, 1, bias=True),
             nn.Sigmoid(),
@@ -294,11 +306,14 @@ class VideoSaliencyModel(nn.Module):
 
     num_clips: frames per clip (8, 16, 32, 48); num_hier: encoder hierarchies fused by the decoder
     besides the deepest (0-3). transformer_in_channel and nhead are accepted for the original's
-    signature; ViNet has no transformer. H and W must be multiples of 32.
+    signature; ViNet has no transformer. H and W must be multiples of 32. ViNet++'s arguments:
+    grouped_conv=True groups the decoder's convolutions (ViNet-S: VINET_S_GROUPS; root_grouping=False
+    leaves the first ungrouped) and depth=True makes each a depthwise and a 1x1 convolution.
     """
 
     def __init__(self, transformer_in_channel: int = 32, nhead: int = 4, use_upsample: bool = True,
-                 num_hier: int = 3, num_clips: int = CLIP_LENGTH):
+                 num_hier: int = 3, num_clips: int = CLIP_LENGTH, grouped_conv: bool = False,
+                 root_grouping: bool = True, depth: bool = False):
         super().__init__()
         if not use_upsample:
             raise ValueError("use_upsample=False (the transposed-convolution decoder) was never released; "
@@ -306,7 +321,9 @@ class VideoSaliencyModel(nn.Module):
         self.num_hier = num_hier
         self.num_clips = num_clips
         self.backbone = S3DEncoder()
-        self.decoder = SaliencyDecoder(decoder_layout(num_clips, num_hier))
+        groups = VINET_S_GROUPS if grouped_conv and not depth else (1, 1, 1, 1, 1)
+        groups = groups if root_grouping else (1, *groups[1:])
+        self.decoder = SaliencyDecoder(decoder_layout(num_clips, num_hier, groups, depth))
 
     def check_clip(self, clip: torch.Tensor) -> None:
         """Raise a ValueError naming the expected shape unless clip is (B, 3, num_clips, 32k, 32m)."""
@@ -499,11 +516,18 @@ class ModelEntry:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     takes_audio: bool = False
-    flags: str = ""
+    flags: str = ""                      # the seed's flags that select it (none for the models after the seed)
+    checkpoints: str = "the original's release (github samyak0210/ViNet, README 'Testing'; MIT)"
+    members: tuple[str, ...] = ()        # an ensemble's models: its forward takes one clip of each, in this order
 
     @property
     def clip_length(self) -> int:
         return self.window.length
+
+    @property
+    def parts(self) -> list["ModelEntry"]:
+        """The entries whose clips (size, normalisation, window) the model takes: its members, or itself."""
+        return [MODELS[name] for name in self.members] or [self]
 
     def build(self) -> nn.Module:
         """A new model with untrained weights (reads no files); InputError for arguments it refuses."""
@@ -536,6 +560,9 @@ def _explicit_arguments(builder: Callable, kwargs: Mapping[str, Any]) -> dict[st
     return {k: v for k, v in kwargs.items() if defaults.get(k, inspect.Parameter.empty) != v}
 
 
+VINET_PP_RELEASE = "the ViNet++ release (github ViNet-Saliency/vinet_v2; the authors' terms, CC BY-NC-SA 4.0)"
+
+
 def _vinet_entry(name: str, flags: str, **kwargs: Any) -> ModelEntry:
     return ModelEntry(name, VideoSaliencyModel, kwargs, WindowRule(kwargs.get("num_clips", CLIP_LENGTH)), flags=flags)
 
@@ -551,6 +578,11 @@ MODELS: dict[str, ModelEntry] = {entry.name: entry for entry in [
     _avinet_entry("avinet", VideoAudioSaliencyModel, "bilinear"),
     _avinet_entry("avinet-transformer", VideoAudioSaliencyModel, "transformer", use_transformer=True),
     _avinet_entry("avinet-tokens", VideoAudioSaliencyFusionModel, "tokens"),
+    # ViNet++ (Girmaji et al., ICASSP 2025): frame i from frames i-31..i, clamped at the first frame
+    *(ModelEntry(name, VideoSaliencyModel, kwargs, WindowRule(reverse_start=False), checkpoints=VINET_PP_RELEASE)
+      for name, kwargs in (
+        ("vinet-s", {"grouped_conv": True}), ("vinet-s-nonroot", {"grouped_conv": True, "root_grouping": False}),
+        ("vinet-s-depth", {"depth": True}))),
 ]}
 FUSIONS = {"bilinear": "avinet", "transformer": "avinet-transformer", "tokens": "avinet-tokens"}  # --fusion
 
@@ -624,11 +656,17 @@ def read_weights(path: str | Path, source: str) -> dict:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"weights file not found: {path} (get {WEIGHT_SOURCES[source]})")
+    if path.stat().st_size == 0:
+        raise InputError(f"cannot read weights file {path}: it is empty (0 bytes); download or copy it again")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for corrupt or non-tensor pickles
+    except Exception as error:  # torch raises many types for truncated, foreign or unsafe files
+        if isinstance(error, pickle.UnpicklingError) and "weights only" in str(error).lower():
+            raise InputError(f"cannot read weights file {path}: it holds Python objects besides tensors, which "
+                             "are refused (unpickling them could run code); re-save its state_dict() alone") from error
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"cannot read weights file {path}: {first_line}") from error
+        raise InputError(f"cannot read weights file {path}: {first_line}; it is truncated or not a PyTorch "
+                         "checkpoint: download or copy it again") from error
 
 
 def unwrap_state_dict(obj: Mapping) -> dict[str, torch.Tensor]:
@@ -652,9 +690,14 @@ def _describe_mismatch(expected: Mapping, state_dict: Mapping, few: int = 4) -> 
 
 
 def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
-    """Load strictly, or raise one InputError naming the variant the weights belong to."""
+    """Load strictly, or raise one InputError naming the variant the weights belong to; weights that are
+    not finite (their maps would be NaN) are refused."""
     expected = model.state_dict()
     if expected.keys() == state_dict.keys() and all(expected[k].shape == state_dict[k].shape for k in expected):
+        broken = [k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if broken:
+            raise InputError(f"{source} holds NaN or infinite weights ({len(broken)} tensors, e.g. {broken[0]}): "
+                             "the maps would be NaN; use an earlier checkpoint of the run or train again")
         model.load_state_dict(state_dict, strict=True)
         return
     if any(k.startswith(("base.", "features.")) for k in state_dict):
@@ -665,8 +708,9 @@ def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, torch.Ten
                          "give it to train.py --soundnet_weights")
     entry, exact = identify_model(state_dict, getattr(model, "frame_size", None))
     what = f"a '{entry.label}' checkpoint" if exact else f"closest to the '{entry.label}' layout"
-    raise InputError(f"{source} is {what} (--model {entry.name} or {entry.flags}), which does not fit "
-                     f"{type(model).__name__}: {_describe_mismatch(expected, state_dict)}")
+    flags = f"--model {entry.name}" + (f" or {entry.flags}" if entry.flags else "")
+    raise InputError(f"{source} is {what} ({flags}), which does not fit {type(model).__name__}: "
+                     f"{_describe_mismatch(expected, state_dict)}")
 
 
 def load_checkpoint(model: nn.Module, path: str | Path) -> None:
@@ -675,15 +719,27 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> None:
     load_state_dict_checked(model, unwrap_state_dict(read_weights(path, "checkpoint")), str(path))
 
 
-def load_model(path: str | Path, entry: ModelEntry | None = None,
+def load_model(paths: str | Path | Sequence[str | Path], entry: ModelEntry | None = None,
                frame_size: tuple[int, int] | None = None) -> tuple[ModelEntry, nn.Module]:
     """A checkpoint's model in eval mode: built as `entry` says, or without one as the file's layout says
-    (for frames of frame_size); InputError naming the file when they disagree."""
-    state_dict = unwrap_state_dict(read_weights(path, "checkpoint"))
+    (for frames of frame_size); an ensemble (ViNet-E) from one file per member, in any order. InputError
+    naming the file when the files and the model disagree."""
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    states = [unwrap_state_dict(read_weights(path, "checkpoint")) for path in paths]
+    found = [identify_model(state, frame_size)[0] for state in states]
     if entry is None:
-        entry, _ = identify_model(state_dict, frame_size)
+        names = sorted(e.name for e in found)
+        entry = next((e for e in MODELS.values() if e.members and sorted(e.members) == names), found[0])
+    members = list(entry.members) or [None]
+    if entry.members and sorted(e.name for e in found) == sorted(members):  # files in any order
+        members = [e.name for e in found]
+    if len(paths) != len(members):
+        wanted = f"one checkpoint of each of {', '.join(entry.members)}" if entry.members else "one checkpoint"
+        given = ", ".join(f"{path} ({e.label})" for path, e in zip(paths, found))
+        raise InputError(f"{entry.label} takes {wanted}, got {given}")
     model = entry.build()
-    load_state_dict_checked(model, state_dict, str(path))
+    for path, state, member in zip(paths, states, members):
+        load_state_dict_checked(getattr(model, member.replace("-", "_")) if member else model, state, str(path))
     return entry, model.eval()
 
 

@@ -4,6 +4,7 @@ and the tests' videos are made of them.
 
 `python synthetic.py [PATH]` writes the bundled sample video (extras/sample.mp4).
 """
+from dataclasses import dataclass
 from fractions import Fraction
 
 import av
@@ -86,10 +87,30 @@ def write_video(path: str, frames: np.ndarray, fps: float, audio: np.ndarray | N
             container.mux(sound.encode())
 
 
-def write_sample(path: str, seconds: float = 2.0, fps: float = 10.0, height: int = 180, width: int = 320) -> None:
-    """The bundled sample: two discs for `seconds`, the red one heard as a 440 Hz tone (H.264 + AAC)."""
-    paths = disc_paths(round(seconds * fps), height, width, seed=7)
-    write_video(path, render_frames(paths, height, width, seed=7), fps, soundtrack(paths, fps, sounding=0))
+@dataclass(frozen=True)
+class Sample:
+    """The bundled sample's scene: 2 s of two discs at 10 fps, 320x180, the red one heard."""
+
+    frames: int = 20
+    fps: float = 10.0
+    height: int = 180
+    width: int = 320
+    seed: int = 7
+
+
+SAMPLE = Sample()
+
+
+def sample_paths() -> np.ndarray:
+    """The discs' trajectories in the bundled sample (the red disc, index 0, is heard and watched)."""
+    return disc_paths(SAMPLE.frames, SAMPLE.height, SAMPLE.width, seed=SAMPLE.seed)
+
+
+def write_sample(path: str) -> None:
+    """The bundled sample, extras/sample.mp4: two discs, the red one heard as a 440 Hz tone (H.264 + AAC)."""
+    paths = sample_paths()
+    write_video(path, render_frames(paths, SAMPLE.height, SAMPLE.width, seed=SAMPLE.seed), SAMPLE.fps,
+                soundtrack(paths, SAMPLE.fps, sounding=0))
 
 
 if __name__ == "__main__":

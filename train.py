@@ -57,6 +57,7 @@ from model import (
     FUSIONS,
     MODELS,
     ModelEntry,
+    WindowRule,
     entry_from_flags,
     get_entry,
     identify_model,
@@ -66,7 +67,16 @@ from model import (
     read_weights,
     unwrap_state_dict,
 )
-from utils import PRECISIONS, InputError, atomic_write_bytes, autocast, blur_map, resize_map, str2bool
+from utils import (
+    PRECISIONS,
+    InputError,
+    atomic_write_bytes,
+    autocast,
+    blur_map,
+    remove_stale_temporaries,
+    resize_map,
+    str2bool,
+)
 
 log = logging.getLogger("train")
 
@@ -77,6 +87,10 @@ LOG_COLUMNS = ("phase", "epoch", "step", "lr", "loss", "cc", "sim", "kld", "nss"
 MODEL_FLAGS = ("model", "use_sound", "fusion", "use_transformer", "clip_size", "num_hier", "transformer_in_channel",
                "nhead", "num_encoder_layers")
 LAST_FORMAT = 2  # version of <stem>_last.pt: 2 records the model entry
+# The published recipes (Adam 1e-4 for all): the loss terms, and the batch size on DHF1K-like sets and on the
+# audio-visual sets, where flags do not say otherwise. The original's (Jain et al.) and ViNet++'s (Girmaji et al.).
+RECIPES = {"original": ({"kldiv"}, 8, 8), "vinet++": ({"kldiv", "cc"}, 8, 2)}
+VINET_PLUS_PLUS = ("vinet-s", "vinet-s-nonroot", "vinet-s-depth", "vinet-a")
 
 # ----------------------------------------------------------------------------------------------
 # Flags
@@ -142,7 +156,8 @@ def _model_flags(net: argparse._ArgumentGroup, flag) -> None:
 
 def _optimisation_flags(opt: argparse._ArgumentGroup, flag) -> None:
     opt.add_argument("--no_epochs", type=int, default=40)
-    opt.add_argument("--batch_size", type=int, default=8, help="clips per process and step")
+    opt.add_argument("--batch_size", type=int, help="clips per process and step (default: the model's recipe, 8; "
+                                                   "ViNet++ on the audio-visual sets 2)")
     opt.add_argument("--accum_steps", type=int, default=1, help="batches accumulated per optimizer step")
     opt.add_argument("--lr", type=float, default=1e-4)
     opt.add_argument("--optim", type=str.lower, choices=("adam", "sgd"), default="adam")
@@ -151,9 +166,9 @@ def _optimisation_flags(opt: argparse._ArgumentGroup, flag) -> None:
     opt.add_argument("--lr_sched", type=schedule_name, default="none", help="none, step or cosine (per epoch)")
     opt.add_argument("--step_size", type=int, default=5, help="epochs between step decays")
     opt.add_argument("--gamma", type=float, default=0.1, help="step decay factor")
-    for name, default, help in (("kldiv", True, "KL divergence term"), ("cc", False, "CC term"),
-                                ("sim", False, "SIM term"), ("nss", False, "NSS term (reads fixations)")):
-        flag(opt, f"--{name}", default, help)
+    for name, help in (("kldiv", "KL divergence term"), ("cc", "CC term"), ("sim", "SIM term"),
+                       ("nss", "NSS term (reads fixations)")):
+        flag(opt, f"--{name}", None, f"{help} (default: the model's recipe: KLD; ViNet++: KLD - CC)")
     opt.add_argument("--kldiv_coeff", type=float, default=1.0)
     opt.add_argument("--cc_coeff", type=float, default=-1.0, help="negative: rewards correlation")
     opt.add_argument("--sim_coeff", type=float, default=-1.0, help="negative: rewards similarity")
@@ -212,6 +227,8 @@ class DataConfig:
     av_datasets: tuple[str, ...]
     clip_length: int
     frame_size: tuple[int, int]
+    window: WindowRule                 # the model's: which frames make a clip and which one is its target
+    normalisation: tuple[tuple[float, ...], tuple[float, ...]]   # the model's (mean, std)
     use_sound: bool
     fixations: bool            # training samples carry fixation maps (the NSS term needs them)
     clips_per_video: int
@@ -265,7 +282,8 @@ class TrainConfig:
 
 def check_args(args: argparse.Namespace) -> None:
     """Refuse inconsistent flags with one line naming the fix."""
-    if not any((args.kldiv, args.cc, args.sim, args.nss)):
+    terms = (args.kldiv, args.cc, args.sim, args.nss)
+    if not any(terms) and any(term is not None for term in terms):
         raise InputError("no loss term chosen: pass one or more of --kldiv, --cc, --sim, --nss")
     if args.dataset != "SoundDataset" and not args.val_path_data:
         raise InputError(f"--dataset {args.dataset} needs --val_path_data (the validation folder)")
@@ -274,7 +292,7 @@ def check_args(args: argparse.Namespace) -> None:
     if args.frame_size and any(n <= 0 or n % 32 for n in args.frame_size):
         raise InputError(f"--frame_size must be two positive multiples of 32, got {args.frame_size}")
     for name in ("batch_size", "accum_steps", "clips_per_video", "log_interval", "step_size"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise InputError(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.no_workers < 0 or args.no_epochs < 0:
         raise InputError("--no_workers and --no_epochs must not be negative")
@@ -304,10 +322,15 @@ def config_from_args(args: argparse.Namespace, resumed: dict | None = None) -> T
     if entry.takes_audio and args.dataset != "SoundDataset":
         raise InputError(f"--use_sound True needs --dataset SoundDataset (the audio-visual sets): {entry.label} "
                          "hears sound")
-    weights = {name: getattr(args, f"{name}_coeff") for name in loss.LOSS_TERMS if getattr(args, name)}
+    terms, batch_size, sound_batch_size = RECIPES["vinet++" if entry.name in VINET_PLUS_PLUS else "original"]
+    if any(getattr(args, name) is not None for name in loss.LOSS_TERMS):
+        terms = {name for name in loss.LOSS_TERMS if getattr(args, name)}
+    weights = {name: getattr(args, f"{name}_coeff") for name in loss.LOSS_TERMS if name in terms}
+    batch_size = args.batch_size or (sound_batch_size if args.dataset == "SoundDataset" else batch_size)
     data = DataConfig(args.dataset, args.train_path_data, args.val_path_data, args.split, tuple(args.av_datasets),
-                      entry.clip_length, entry.frame_size, entry.takes_audio, args.nss, args.clips_per_video,
-                      args.audio_ablation, args.batch_size, args.no_workers, args.seed)
+                      entry.clip_length, entry.frame_size, entry.window, (entry.mean, entry.std), entry.takes_audio,
+                      "nss" in terms, args.clips_per_video, args.audio_ablation, batch_size, args.no_workers,
+                      args.seed)
     optim = OptimConfig(args.optim, args.lr, args.momentum, args.weight_decay, args.lr_sched, args.step_size,
                         args.gamma, args.no_epochs, args.accum_steps, weights, args.precision, args.freeze_bn,
                         args.bn_momentum, args.sync_bn)
@@ -396,7 +419,8 @@ def restore_rng_states(states: dict) -> None:
 
 def build_datasets(data: DataConfig, eval_only: bool = False):
     """The training and validation datasets (training None with eval_only)."""
-    options = {"clip_length": data.clip_length, "frame_size": data.frame_size, "seed": data.seed}
+    options = {"clip_length": data.clip_length, "frame_size": data.frame_size, "seed": data.seed,
+               "window": data.window, "normalisation": data.normalisation}
     if data.dataset == "SoundDataset":
         sound = {"use_sound": data.use_sound, "datasets": data.av_datasets}
         val_set = SoundDataset(data.val_root or data.train_root, data.split, VALIDATION, fixations=True,
@@ -494,9 +518,14 @@ def distribute(model: nn.Module, optim: OptimConfig, process: Process, unused_pa
 
 
 def save_atomic(obj, path: Path) -> None:
+    """torch.save, atomically: a full disk or a kill leaves the previous file as it was."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as error:
+        raise InputError(f"cannot write {path}: {error.strerror or error}; free some space and rerun with --resume "
+                         "(the previous checkpoint is intact)") from error
 
 
 @dataclass
@@ -578,9 +607,13 @@ class RunLog:
             self.tensorboard = None
 
     def write(self, phase: str, epoch: int, step: int, **values: float) -> None:
-        self.writer.writerow({"phase": phase, "epoch": epoch, "step": step,
-                              **{key: f"{value:.6g}" for key, value in values.items()}})
-        self.file.flush()
+        try:
+            self.writer.writerow({"phase": phase, "epoch": epoch, "step": step,
+                                  **{key: f"{value:.6g}" for key, value in values.items()}})
+            self.file.flush()
+        except OSError as error:
+            raise InputError(f"cannot write {self.path}: {error.strerror or error}; free some space and rerun "
+                             "with --resume") from error
         if self.tensorboard is not None:
             for key, value in values.items():
                 self.tensorboard.add_scalar(f"{phase}/{key}", value, step)
@@ -735,6 +768,8 @@ def fit(config: TrainConfig, process: Process, model: nn.Module, train_set, val_
         progress = resume(resumed, config.files.last, config.model, bare_model, optimizer, scheduler, scaler)
     run_log = None
     if process.is_main:
+        for path in (config.files.best, config.files.last, config.files.args, config.files.log):
+            remove_stale_temporaries(path)   # left by a run killed while writing
         atomic_write_bytes(config.files.args, json.dumps({**config.flags, "model_entry": config.model.label},
                                                          indent=2).encode())
         run_log = RunLog(config.files, keep_before_epoch=progress.epoch)

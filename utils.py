@@ -1,8 +1,10 @@
 """Facts shared by every script (input size, clip length, normalisation, audio scale) and small helpers."""
 import argparse
+import contextlib
 import io
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -23,9 +25,9 @@ AUDIO_SCALE = 256.0
 MIN_VIDEO_FPS = 10
 
 
-def audio_buffer_length(num_clips: int = CLIP_LENGTH) -> int:
-    """Samples in SoundNet's input for a clip of `num_clips` frames (70,560 for 32 frames)."""
-    return AUDIO_RATE * max(num_clips, CLIP_LENGTH) // MIN_VIDEO_FPS
+def audio_buffer_length(clip_length: int = CLIP_LENGTH) -> int:
+    """Samples in SoundNet's input for a clip of `clip_length` frames (70,560 for 32 frames)."""
+    return AUDIO_RATE * max(clip_length, CLIP_LENGTH) // MIN_VIDEO_FPS
 
 
 # Saved maps are blurred with an 11x11 Gaussian (sigma 2, from the kernel size, as OpenCV derives it).
@@ -35,6 +37,12 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float
 
 class InputError(Exception):
     """Bad input from the user (a file, a folder, a flag): the message is one line naming it and the fix."""
+
+    def __str__(self) -> str:
+        # A DataLoader worker's InputError reaches the main process as its message plus the worker's traceback
+        # ("Caught InputError in DataLoader worker process 0. Original Traceback ..."): keep the message line.
+        text = super().__str__()
+        return text.strip().splitlines()[-1].split("InputError: ", 1)[-1] if "Original Traceback" in text else text
 
 
 def str2bool(value: str) -> bool:
@@ -49,18 +57,42 @@ def str2bool(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected a boolean (True/False, 1/0, yes/no), got {value!r}")
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and a rename."""
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary file beside `path`, with its suffix (for writers that go by it), to write to; when the
+    block ends without error it replaces `path` with the permissions the umask gives a new file (not the
+    temporary file's 0600). On error, or if the process dies, `path` is untouched: at worst a hidden
+    `.<name>.*` file is left beside it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(handle)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        yield Path(name)
+        os.chmod(name, 0o666 & ~current_umask())
+        os.replace(name, path)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> None:
+    """Delete what atomic_path(path) left beside `path` when its process was killed mid-write."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.stem}.*.tmp{path.suffix}"):
+        stale.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` atomically (atomic_path)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def resize_map(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:

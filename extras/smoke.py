@@ -14,14 +14,14 @@ from utils import AUDIO_SCALE, IMAGENET_MEAN, IMAGENET_STD, audio_buffer_length
 HEIGHT, WIDTH, FPS = 64, 96, 25
 
 
-def sample_inputs(num_clips: int) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_inputs(clip_length: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A (1, 3, T, H, W) normalised clip of two moving discs and its (1, 1, L, 1) soundtrack."""
-    paths = disc_paths(num_clips, HEIGHT, WIDTH, seed=0)
+    paths = disc_paths(clip_length, HEIGHT, WIDTH, seed=0)
     frames = torch.from_numpy(render_frames(paths, HEIGHT, WIDTH, seed=0)).float() / 255
     mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
     clip = ((frames - mean) / std).permute(3, 0, 1, 2)[None]
     wave = soundtrack(paths, FPS) * AUDIO_SCALE
-    audio = torch.zeros(audio_buffer_length(num_clips))
+    audio = torch.zeros(audio_buffer_length(clip_length))
     start = (len(audio) - len(wave)) // 2
     audio[start:start + len(wave)] = torch.from_numpy(wave * np.hanning(len(wave)).astype(np.float32))
     return clip, audio.view(1, 1, -1, 1)

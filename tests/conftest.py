@@ -2,14 +2,18 @@
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden"
 sys.path[:0] = [str(ROOT), str(GOLDEN)]
 
 import detweights  # noqa: E402  (the original's deterministic weights, from ../shared/golden)
+
+from synthetic import disc_paths, render_frames, soundtrack  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -31,3 +35,16 @@ def deterministic_weights(model: torch.nn.Module) -> torch.nn.Module:
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
     return GOLDEN
+
+
+def scene(num_frames: int, height: int = 37, width: int = 53, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Frames and mono audio (10 fps) of two moving discs."""
+    paths = disc_paths(num_frames, height, width, seed=seed)
+    return render_frames(paths, height, width, seed=seed), soundtrack(paths, 10.0)
+
+
+def save_frames(frames: np.ndarray, folder: Path, pattern: str = "{:04d}.png") -> None:
+    """Write frames as numbered image files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(frames, start=1):
+        Image.fromarray(frame).save(folder / pattern.format(i))

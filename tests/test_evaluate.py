@@ -73,12 +73,13 @@ def make_av(root: Path, dataset: str, frames_per_video: dict[str, int], seed: in
     return gt, pred
 
 
-def run(tmp_path: Path, gt: Path, pred: Path, *extra: str, workers: int = 1) -> tuple[dict, list[dict]]:
-    """Run evaluate.main in this process; returns the JSON summary and the CSV rows."""
+def run(tmp_path: Path, gt: Path, pred: Path, *extra: str, workers: int = 1,
+        status: int = 0) -> tuple[dict, list[dict]]:
+    """Run evaluate.main in this process (it must exit with `status`); returns the JSON summary and the CSV rows."""
     out = tmp_path / "out"
     arguments = ["--gt_path", str(gt), "--pred_path", str(pred), "--output", str(out / "result.json"),
                  "--csv", str(out / "frames.csv"), "--workers", str(workers), *extra]
-    assert evaluate.main(arguments) == 0
+    assert evaluate.main(arguments) == status
     assert sorted(path.name for path in out.iterdir()) == ["frames.csv", "result.json"]  # no temporary files left
     with open(out / "frames.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -159,13 +160,15 @@ def test_missing_unreadable_and_blank_predictions_are_counted_and_logged(tmp_pat
     (pred / "video_b" / "0003.png").write_bytes(b"")
     write_image(pred / "video_a" / "0001.png", np.zeros(PREDICTION_SHAPE, dtype=np.uint8))
     with caplog.at_level(logging.WARNING, logger="evaluate"):
-        summary, rows = run(tmp_path, gt, pred)
+        summary, rows = run(tmp_path, gt, pred, status=2)   # an unreadable file: scored without it, then exit 2
     assert summary["problems"] == {"missing_prediction": 1, "unreadable_prediction": 1, "zero_prediction": 1}
+    assert summary["unreadable_files"] == [f"{pred / 'video_b' / '0003.png'}: prediction empty or unreadable"]
     assert summary["num_frames"] == 2 and summary["frames_per_video"] == {"video_a": 1, "video_b": 1}
     messages = [record.getMessage() for record in caplog.records]
     assert any(str(pred / "video_b" / "0002.png") in m and "missing" in m for m in messages)
     assert any(str(pred / "video_b" / "0003.png") in m and "unreadable" in m for m in messages)
     assert any(str(pred / "video_a" / "0001.png") in m and "flat (every pixel 0)" in m for m in messages)
+    assert messages[-1].startswith("1 file could not be read and is left out of the scores: ")
     blank = by_frame(rows)[("video_a", "0001.png")]  # scored at chance, not skipped
     assert (blank["cc"], blank["sim"], blank["nss"], blank["s_auc"], blank["auc_b"]) == (0.0, 0.0, 0.0, 0.5, 0.5)
     assert 0.3 < blank["auc_j"] < 0.7 and blank["kld"] > 1

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import deterministic_weights
+from conftest import deterministic_weights, save_frames, scene
 from PIL import Image
 from torchvision import transforms
 from torchvision import utils as tv_utils
@@ -21,24 +21,12 @@ import generate_result
 import generate_result_audio_visual
 from dataloader import decode_audio
 from model import VideoAudioSaliencyModel, VideoSaliencyModel, WindowRule
-from synthetic import disc_paths, render_frames, soundtrack, write_video
+from synthetic import write_video
 from utils import IMAGENET_MEAN, IMAGENET_STD
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = (32, 64)
 SMALL_FLAGS = ["--frame_size", "32", "64"]
-
-
-def scene(num_frames: int, height: int = 37, width: int = 53, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Frames and mono audio (10 fps) of two moving discs."""
-    paths = disc_paths(num_frames, height, width, seed=seed)
-    return render_frames(paths, height, width, seed=seed), soundtrack(paths, 10.0)
-
-
-def save_frames(frames: np.ndarray, folder: Path, pattern: str = "{:04d}.png") -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, frame in enumerate(frames, start=1):
-        Image.fromarray(frame).save(folder / pattern.format(i))
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +88,18 @@ def test_window_frames_follow_the_original_and_pad_short_videos():
     assert window_frames(0, 5, 8) == [4, 4, 4, 4, 3, 2, 1, 0]   # past the end: the last frame repeats
     assert window_frames(3, 5, 8) == [4] * 7 + [3]
     assert window_frames(0, 1, 8) == [0] * 8
+
+
+def test_vinet_plus_plus_windows_clamp_and_look_ahead():
+    causal = WindowRule(32, reverse_start=False)                   # ViNet-S: i-31..i, clamped at frame 0
+    assert causal.frames(40, 100) == list(range(9, 41))
+    assert causal.frames(5, 100) == [0] * 27 + [1, 2, 3, 4, 5]
+    assert not causal.reversed(0)
+    centred = WindowRule(32, stride=2, centred=True)               # ViNet-A: i-31, i-29, ..., i+31
+    assert centred.frames(40, 100) == list(range(9, 72, 2))
+    assert centred.frames(0, 100) == [0] * 16 + list(range(1, 32, 2))
+    assert centred.frames(98, 100) == list(range(67, 98, 2)) + [99] * 16
+    assert centred.frames(2, 5) == [0] * 15 + [1, 3] + [4] * 15   # a video shorter than the window
 
 
 def test_frame_folders_give_the_originals_maps(tmp_path, vinet_weights):
@@ -305,9 +305,10 @@ def test_bad_inputs_give_one_line_naming_the_file(tmp_path, vinet_weights, avine
     (tmp_path / "data" / "broken" / "images" / "0004.png").write_bytes(b"not a png")
     out = tmp_path / "out"
     assert generate_result.main(["--path_indata", str(tmp_path / "data"), "--save_path", str(out), "--file_weight",
-                                 str(vinet_weights), "--clip_size", "8", *SMALL_FLAGS]) == 1
+                                 str(vinet_weights), "--clip_size", "8", *SMALL_FLAGS]) == 2
     messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert any("cannot read frame" in m and "0004.png" in m for m in messages)
+    assert messages[-1].startswith("1 of 2 videos failed: broken (cannot read frame ") and "0004.png" in messages[-1]
     assert len(list((out / "good").iterdir())) == 6, "the other videos are still processed"
 
 

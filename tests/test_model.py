@@ -27,6 +27,7 @@ ORIGINALS = {"vinet": "vinet", "vinet-clip8": "vinet_clip8", "vinet-clip16": "vi
              "vinet-clip48": "vinet_clip48", "vinet-hier0": "vinet_hier0", "vinet-hier1": "vinet_hier1",
              "vinet-hier2": "vinet_hier2", "avinet": "avinet", "avinet-transformer": "avinet_transformer",
              "avinet-tokens": "avinet_fusion"}
+VINET_PLUS_PLUS = {"vinet-s": "vinet_s", "vinet-s-nonroot": "vinet_s_nonroot", "vinet-s-depth": "vinet_s_depth"}
 
 
 def small_variant(name: str) -> torch.nn.Module:
@@ -35,9 +36,9 @@ def small_variant(name: str) -> torch.nn.Module:
     return deterministic_weights(entry.build())
 
 
-@pytest.mark.parametrize("name", list(ORIGINALS))
+@pytest.mark.parametrize("name", list(ORIGINALS) + list(VINET_PLUS_PLUS))
 def test_state_dict_layout_is_the_originals(name, golden_dir):
-    spec = detweights.load_spec(golden_dir / f"spec_{ORIGINALS[name]}.json")
+    spec = detweights.load_spec(golden_dir / f"spec_{(ORIGINALS | VINET_PLUS_PLUS)[name]}.json")
     built = [[k, list(v.shape), str(v.dtype)] for k, v in MODELS[name].build().state_dict().items()]
     assert built == spec
 
@@ -52,7 +53,18 @@ def test_vinet_reproduces_the_originals_output(golden_dir):
     assert np.abs(out - want).max() <= 1e-4
 
 
-@pytest.mark.parametrize("name", list(ORIGINALS))
+def test_vinet_s_reproduces_the_authors_output(golden_dir):
+    m = model.VideoSaliencyModel(grouped_conv=True, root_grouping=True).eval()
+    m.load_state_dict(golden_state_dict("vinet_s"), strict=True)
+    assert sum(p.numel() for p in m.parameters()) == 9_500_737
+    with torch.no_grad():
+        out = m(torch.from_numpy(detweights.clip_input((1, 3, 32, 224, 384), seed=3))).numpy()
+    want = np.load(golden_dir / "out_vinet_s_seed3.npy")
+    assert out.shape == want.shape == (1, 224, 384)
+    assert np.abs(out - want).max() <= 1e-4
+
+
+@pytest.mark.parametrize("name", list(ORIGINALS) + list(VINET_PLUS_PLUS))
 def test_every_variant_maps_a_batch_to_frames_in_unit_range(name):
     m = small_variant(name)
     num_clips = m.visual_model.num_clips if name.startswith("avinet") else m.num_clips

@@ -180,6 +180,18 @@ def test_training_learns_beyond_the_untrained_model_and_a_centre_bias(data, tmp_
     assert trained["nss"] > centre["nss"] + 1.0
 
 
+def test_vinet_s_learns_beyond_the_untrained_model_and_a_centre_bias(data, tmp_path):
+    flags = vinet_flags(data, tmp_path, "--model", "vinet-s", "--lr", "1e-3", "--batch_size", "4",
+                        "--clips_per_video", "2", "--freeze_bn", "True")
+    untrained = train.run(train.parse_args([*flags, "--eval_only", "True"]))
+    trained = train.run(train.parse_args([*flags, "--no_epochs", "4"]))
+    centre = centre_bias_scores(DHF1KDataset(data / "val", VALIDATION, 8, (32, 64)))
+    assert torch.load(tmp_path / "vinet_last.pt", weights_only=True)["model_entry"] == "vinet-s"
+    assert trained["cc"] > untrained["cc"] + 0.3
+    assert trained["cc"] > centre["cc"] + 0.3
+    assert trained["nss"] > centre["nss"] + 1.0
+
+
 def test_avinet_hears_which_disc_is_watched_and_falls_back_without_the_sound(tmp_path):
     """The sounding set at small size (extras/learning_evidence.py): only the sound tells which disc is watched."""
     rows = dict(sounding(tmp_path, epochs=6, videos=24, seed=0, vinet_epochs=4, frames=40, clips_per_video=4))
