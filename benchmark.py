@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import copy
 import functools
+import importlib.util
 import json
 import os
 import platform
@@ -47,6 +48,7 @@ from dataloader import (
     probe_video,
     read_image,
 )
+from export import OnnxModel, export_model
 from inference import Predictor, Settings, frame_folder_video, predict_all, prepare_model, run_model
 from loss import kldiv
 from model import MODELS, ModelEntry, load_model
@@ -243,8 +245,9 @@ def map_cc(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def timed_generate(name: str, entry: ModelEntry, model: torch.nn.Module, frame_dir: Path, out: Path,
-                   settings: Settings | None, wav: Path | None) -> dict:
-    """Run one generate mode end to end (model preparation included); frames/s and peak memory."""
+                   settings: Settings | None, wav: Path | None, onnx: Path | None = None) -> dict:
+    """Run one generate mode end to end (model preparation included; with `onnx`, that file run by
+    onnxruntime instead of the model); frames/s and peak memory."""
     if out.exists():
         raise RuntimeError(f"{out} exists")
     frames = list_frames(frame_dir)
@@ -256,15 +259,18 @@ def timed_generate(name: str, entry: ModelEntry, model: torch.nn.Module, frame_d
             video = frame_folder_video("video", frames, fps=FPS)
             if wav:
                 video.load_audio = functools.partial(load_wav, wav)
-            predict_all(Predictor(entry, prepare_model(model, settings)), [video], out, settings)
+            runner = OnnxModel(onnx) if onnx else prepare_model(model, settings)
+            predict_all(Predictor(entry, runner), [video], out, settings)
             synchronize(settings.device)
         seconds = time.perf_counter() - start
     return {"mode": name, "frames_per_s": len(frames) / seconds, "seconds": seconds, "peak_mib": memory.peak}
 
 
-def model_only(model: torch.nn.Module, inputs: list[torch.Tensor], settings: Settings, repeats: int) -> float:
-    """Windows per second of the model alone, as generate runs it (layout, precision, compilation)."""
-    model = prepare_model(model, settings)
+def model_only(model: torch.nn.Module, inputs: list[torch.Tensor], settings: Settings, repeats: int,
+               onnx: Path | None = None) -> float:
+    """Windows per second of the model alone, as generate runs it (layout, precision, compilation), or of
+    an ONNX file run by onnxruntime."""
+    model = OnnxModel(onnx) if onnx else prepare_model(model, settings)
     run_model(model, list(inputs), settings)
     synchronize(settings.device)
     start = time.perf_counter()
@@ -663,6 +669,26 @@ def model_only_rows(models: dict, modes: list[tuple], rates: dict, flops: dict, 
     return rows
 
 
+def onnx_rows(models: dict, frame_dir: Path, wav: Path, tmp: Path, repeats: int) -> tuple[list[dict], list[dict]]:
+    """onnxruntime on the CPU, beside PyTorch's rows: each model exported (export.py, fp32, dynamic batch), end to
+    end and alone; no rows when onnxruntime is not installed (requirements-onnx.txt)."""
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnxscript") is None:
+        print("onnxruntime rows skipped: pip install -r requirements-onnx.txt", flush=True)
+        return [], []
+    generate, alone = [], []
+    for name, (entry, model, inputs) in models.items():
+        path = tmp / f"{name}.onnx"
+        export_model(model, entry, path)
+        settings = Settings(batch_size=1)
+        row = timed_generate("onnxruntime fp32 b1", entry, model, frame_dir, tmp / f"{name}-onnx", settings,
+                             wav if entry.takes_audio else None, onnx=path)
+        generate.append({"model": name, **row})
+        rate = model_only(model, inputs, settings, repeats, onnx=path)
+        alone.append({"model": name, "mode": "onnxruntime fp32 b1", "windows_per_s": rate})
+        print(f"{name} onnxruntime: {row['frames_per_s']:.3f} frames/s, alone {rate:.3f} windows/s", flush=True)
+    return generate, alone
+
+
 def print_report(report: dict) -> None:
     """The report's tables, as the README shows them."""
     print(f"\n{'model':7s} {'mode':20s} {'frames/s':>9s} {'x naive':>8s} {'identical':>10s} {'max diff':>8s} "
@@ -674,8 +700,9 @@ def print_report(report: dict) -> None:
                  if compared else f"{'-':>10s} {'-':>8s} {'-':>9s} ") + f"{r['peak_mib']:9.0f}")
     print(f"\n{'model':7s} {'mode':20s} {'windows/s':>10s} {'FLOP bound':>11s} {'of bound':>9s}")
     for r in report["model_only"]:
-        print(f"{r['model']:7s} {r['mode']:20s} {r['windows_per_s']:10.3f} {r['flop_bound_windows_per_s']:11.3f} "
-              f"{100 * r['of_flop_bound']:8.1f}%")
+        bound = f"{r['flop_bound_windows_per_s']:11.3f} {100 * r['of_flop_bound']:8.1f}%" if "of_flop_bound" in r \
+            else ""
+        print(f"{r['model']:7s} {r['mode']:20s} {r['windows_per_s']:10.3f} {bound}")
     variation = report["naive_thread_variation"]
     print(f"\nthe naive loop's own maps, 1 thread vs {variation['threads'][0]}: "
           f"{100 * variation['pixels_differing']:.4f}% of pixels differ, by up to {variation['max_gray_diff']:.0f}")
@@ -757,6 +784,10 @@ def engine_benchmarks(args: argparse.Namespace) -> dict:
         print(f"naive loop, 1 thread vs {torch.get_num_threads()}: {report['naive_thread_variation']}", flush=True)
         report["generate"] = generate_rows(models, modes, frame_dir, tmp / "data" / "video.wav", tmp, device)
         report["model_only"] = model_only_rows(models, modes, rates, flops, device)
+        if device.type == "cpu":
+            onnx_generate, onnx_alone = onnx_rows(models, frame_dir, tmp / "data" / "video.wav", tmp, repeats)
+            report["generate"] += onnx_generate
+            report["model_only"] += onnx_alone
         if args.steps:
             report["speedup_steps"] = speedup_steps(vinet, vinet_inputs[0], device, repeats)
         report["training_steps_per_s"] = {p: training_steps(vinet, vinet_inputs, p, device, repeats=repeats // 2 or 1)

@@ -160,10 +160,11 @@ class Settings:
 
 @dataclass
 class Predictor:
-    """A model ready to run: its registry entry and the network prepared by prepare_model."""
+    """A model ready to run: its registry entry and the network prepared by prepare_model (or an ONNX file's
+    onnxruntime session, export.OnnxModel: any callable from the inputs to the maps)."""
 
     entry: ModelEntry
-    model: torch.nn.Module
+    model: torch.nn.Module | Callable[..., torch.Tensor]
 
     def frame_inputs(self, image: Image.Image) -> tuple[torch.Tensor, ...]:
         """One frame as the model sees it, per clip it takes: resized to that input size and normalised."""
@@ -506,6 +507,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "from an untrained model")
     parser.add_argument("--model", default=None, help="the model to build (python -c 'import model; "
                         "print(*model.MODELS)'); default: the checkpoint's, or the script's own")
+    parser.add_argument("--onnx", default=None, metavar="MODEL.onnx",
+                        help="run an ONNX file written by export.py with onnxruntime instead of a checkpoint "
+                             "(pip install -r requirements-onnx.txt)")
     parser.add_argument("--save_path", default="results", help="output folder for the maps")
     parser.add_argument("--video", nargs="+", default=None, metavar="PATH",
                         help="video files (mp4, avi, mkv, mov, webm) instead of --path_indata")
@@ -566,6 +570,19 @@ def build_predictor(file_weight: str | list[str] | None, entry: ModelEntry | Non
                     "checkpoints of %s or train one with train.py, then pass --file_weight", entry.checkpoints)
     log.info("model: %s (%s)", entry.label, chosen_by)
     return Predictor(entry, prepare_model(model, settings))
+
+
+def onnx_predictor(path: str | Path, settings: Settings) -> Predictor:
+    """An ONNX file written by export.py, run by onnxruntime (CUDA when settings.device is a GPU and
+    onnxruntime-gpu is installed), with the registry entry its metadata names; the file fixes the precision."""
+    from export import OnnxModel  # onnxruntime is optional: requirements-onnx.txt
+
+    if settings.precision != "fp32" or settings.compile != "none" or settings.exact:
+        raise InputError("--onnx runs the file as exported: drop --precision, --compile and --exact "
+                         "(export.py --precision fp16 makes a half-precision file)")
+    model = OnnxModel(path, settings.device)
+    log.info("model: %s (ONNX file %s, from %s)", model.entry.label, path, model.metadata["checkpoint"])
+    return Predictor(model.entry, model)
 
 
 def make_settings(device: str = "auto", batch_size: int | None = None, precision: str = "fp32", exact: bool = False,
@@ -631,11 +648,15 @@ def generate(args: argparse.Namespace, list_videos: Callable[[bool], list[Video]
             raise InputError("--overlay needs --video (overlays are made from video files)")
         if bool(args.video) == bool(args.path_indata):
             raise InputError("give either --path_indata DIR (frames) or --video PATH ...")
+        if args.onnx and (args.file_weight or args.frame_size or entry_from_args(args, default_model)):
+            raise InputError("--onnx names its model and input size: drop --file_weight, --frame_size and the "
+                             "model flags")
         check_save_path(Path(args.save_path), args.path_indata and Path(args.path_indata))
         settings = make_settings(args.device, args.batch_size, args.precision, args.exact, args.compile,
                                  args.audio_ablation, args.workers)
-        predictor = build_predictor(args.file_weight, entry_from_args(args, default_model),
-                                    tuple(args.frame_size) if args.frame_size else None, settings, default_model)
+        predictor = onnx_predictor(args.onnx, settings) if args.onnx else \
+            build_predictor(args.file_weight, entry_from_args(args, default_model),
+                            tuple(args.frame_size) if args.frame_size else None, settings, default_model)
         videos = process_share(select_part(list_videos(predictor.entry.takes_audio), args.start_idx, args.num_parts))
         failures = predict_all(predictor, videos, args.save_path, settings)
         return finish(videos, failures, args.save_path, args.overlay)

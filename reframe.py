@@ -482,6 +482,8 @@ def predict_maps(video_path: Path, save_path: Path, args: argparse.Namespace) ->
     """The maps of the video from the model --model names, else the checkpoint's own (an AViNet one hears the
     video's sound), run by the engine into save_path; their folder."""
     settings = inference.make_settings(args.device, args.batch_size, args.precision)
+    if args.onnx:
+        return inference.maps_of_video(video_path, save_path, inference.onnx_predictor(args.onnx, settings), settings)
     frame_size = tuple(args.frame_size) if args.frame_size else None
     entry = model.get_entry(args.model).configured(frame_size) if args.model else None
     predictor = inference.build_predictor(args.file_weight, entry, frame_size, settings)
@@ -502,6 +504,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--file_weight", default=None, nargs="+", metavar="W",
                         help="checkpoint of the saliency model (ViNet-E: a ViNet-S and a ViNet-A one), without --maps")
     parser.add_argument("--model", default=None, help="registry model name (default: the checkpoint's own)")
+    parser.add_argument("--onnx", default=None, metavar="MODEL.onnx",
+                        help="an ONNX file written by export.py, run by onnxruntime, instead of a checkpoint")
     parser.add_argument("--save_path", default=None, help="where a model run keeps its maps (default: deleted)")
     parser.add_argument("--device", default="auto", help="the model's device: auto (cuda when present), cpu, cuda")
     parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="the model's precision")
@@ -527,8 +531,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def check_args(args: argparse.Namespace) -> None:
     """InputError for flags that cannot work together or out of range."""
-    if args.maps and (args.file_weight or args.model):
-        raise InputError("give --maps (maps already made) or --file_weight/--model (run a model), not both")
+    if args.maps and (args.file_weight or args.model or args.onnx):
+        raise InputError("give --maps (maps already made) or --file_weight/--model/--onnx (run a model), not both")
+    if args.onnx and (args.file_weight or args.model):
+        raise InputError("--onnx names its model: drop --file_weight and --model")
     for name in ("output", "debug"):
         value = getattr(args, name)
         if value and Path(value).suffix.lower() not in OUTPUT_SUFFIXES:

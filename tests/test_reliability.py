@@ -319,7 +319,8 @@ def test_reframe_refuses_a_missing_video_and_flags_that_do_not_go_together(tmp_p
     caplog.clear()
     assert reframe.main(["--video", "x.mp4", "--aspect", "9:16", "--output", str(tmp_path / "o.mp4"), "--maps",
                          str(tmp_path), "--file_weight", "w.pt"]) == 2
-    assert errors(caplog) == ["error: give --maps (maps already made) or --file_weight/--model (run a model), not both"]
+    assert errors(caplog) == ["error: give --maps (maps already made) or --file_weight/--model/--onnx (run a model), "
+                              "not both"]
     assert not list(tmp_path.iterdir())
 
 

@@ -1,0 +1,276 @@
+"""ONNX export: each kind of registry model exported, passed by onnx.checker, described in its metadata and run by
+onnxruntime within 1e-4 of PyTorch; dynamic and fixed batch, fp16, bad input, atomic writes, and the numpy
+example of export.py's docstring."""
+import ast
+import json
+import logging
+import os
+import stat
+import sys
+import textwrap
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import av
+import detweights
+import numpy as np
+import pytest
+import torch
+from conftest import deterministic_weights
+from PIL import Image
+
+import export
+import generate_result
+import reframe
+from dataloader import frame_tensor
+from inference import Settings, run_model
+from model import MODELS, ModelEntry, WindowRule
+from synthetic import disc_paths, render_frames, write_video
+from utils import InputError, audio_buffer_length
+
+ONNX_REASON = "ONNX export needs onnx, onnxscript and onnxruntime: pip install -r requirements-onnx.txt"
+onnx = pytest.importorskip("onnx", reason=ONNX_REASON)
+pytest.importorskip("onnxscript", reason=ONNX_REASON)
+pytest.importorskip("onnxruntime", reason=ONNX_REASON)
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = (64, 96)
+# name: (frame size, --batch, other flags); the real input size for vinet-s and avinet. Some are exported with a
+# fixed batch, which takes half the time of a dynamic one.
+CASES = {
+    "vinet": (SMALL, "dynamic", ["--verify"]),
+    "avinet-transformer": (SMALL, "dynamic", []),
+    "avinet-tokens": (SMALL, "2", []),
+    "vinet-s": ((224, 384), "dynamic", []),
+    "avinet": ((224, 384), "1", []),
+}
+UMASK = 0o027
+
+
+@dataclass
+class Exported:
+    """One exported case: the model exported, its file, what main logged, the file opened by OnnxModel."""
+
+    entry: ModelEntry
+    model: torch.nn.Module
+    path: Path
+    messages: list[str]
+    onnx_model: export.OnnxModel     # its one onnxruntime session
+
+
+class Messages(logging.Handler):
+    """Keeps the messages of a logger, at INFO and above."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def export_case(folder: Path, name: str, precision: str) -> Exported:
+    """Export a registry model with deterministic weights through the command line (umask UMASK)."""
+    frame_size, batch, flags = CASES[name]
+    entry = MODELS[name].configured(frame_size)
+    model = deterministic_weights(entry.build())
+    checkpoint, output = folder / f"{name}.pt", folder / f"{name}.onnx"
+    torch.save(model.state_dict(), checkpoint)
+    messages, logger, mask = Messages(), logging.getLogger("export"), os.umask(UMASK)
+    logger.addHandler(messages)
+    logger.setLevel(logging.INFO)
+    try:
+        status = export.main(["--file_weight", str(checkpoint), "--output", str(output), "--batch", batch,
+                              "--precision", precision, "--frame_size", *map(str, frame_size), *flags])
+    finally:
+        os.umask(mask)
+        logger.removeHandler(messages)
+    checkpoint.unlink()
+    assert status == 0, messages.lines
+    return Exported(entry, model, output, messages.lines, export.OnnxModel(output))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """exported(name, precision="fp32"): that case's export, made once per module."""
+    cache = {}
+
+    def get(name: str, precision: str = "fp32") -> Exported:
+        if (name, precision) not in cache:
+            cache[name, precision] = export_case(tmp_path_factory.mktemp(f"{name}_{precision}"), name, precision)
+        return cache[name, precision]
+
+    return get
+
+
+def inputs_of(entry: ModelEntry, batch: int = 1) -> list[torch.Tensor]:
+    """Deterministic inputs of the entry's shapes, each sample its own (clip seeds 3, 4, ..., audio seeds 1, 2, ...)."""
+    clip = [detweights.clip_input((1, 3, entry.clip_length, *entry.frame_size), seed=3 + i) for i in range(batch)]
+    inputs = [torch.from_numpy(np.concatenate(clip))]
+    if entry.takes_audio:
+        shape = (1, 1, audio_buffer_length(entry.clip_length), 1)
+        audio = [detweights.audio_input(shape, seed=1 + i) for i in range(batch)]
+        inputs.append(torch.from_numpy(np.concatenate(audio)))
+    return inputs
+
+
+def pytorch_maps(result: Exported, inputs: list[torch.Tensor]) -> np.ndarray:
+    """The PyTorch model's maps, one sample at a time."""
+    with torch.inference_mode():
+        return torch.cat([result.model(*(x[i:i + 1] for x in inputs)) for i in range(len(inputs[0]))]).numpy()
+
+
+def largest_difference(result: Exported, inputs: list[torch.Tensor], expected: np.ndarray | None = None) -> float:
+    """max |onnxruntime - PyTorch|, onnxruntime running the whole batch through the file's session."""
+    names = export.input_names(result.entry)
+    maps = result.onnx_model.session.run(["saliency"], {name: x.numpy() for name, x in zip(names, inputs)})[0]
+    expected = pytorch_maps(result, inputs) if expected is None else expected
+    assert maps.shape == expected.shape
+    return float(np.abs(maps - expected).max())
+
+
+# ---- every kind of model --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_export_is_checked_described_and_matches_pytorch(exported, name):
+    result, (frame_size, batch, flags) = exported(name), CASES[name]
+    entry = result.entry
+    onnx.checker.check_model(str(result.path))
+    meta = result.onnx_model.metadata
+    assert (meta["model"], meta["label"], meta["checkpoint"]) == (name, entry.label, f"{name}.pt")
+    assert json.loads(meta["frame_size"]) == list(frame_size) and meta["clip_length"] == str(entry.clip_length)
+    assert tuple(json.loads(meta["mean"])) == entry.mean and tuple(json.loads(meta["std"])) == entry.std
+    assert WindowRule(**json.loads(meta["window"])) == entry.window and "reverse_start" in meta["window_rule"]
+    assert json.loads(meta["model_kwargs"]) == dict(entry.kwargs)
+    assert (meta["precision"], meta["batch"]) == ("fp32", batch)
+    assert ("audio_samples" in meta) == entry.takes_audio
+    session = result.onnx_model.session
+    assert [node.name for node in session.get_inputs()] == (["clip", "audio"] if entry.takes_audio else ["clip"])
+    assert session.get_outputs()[0].name == "saliency"
+    assert largest_difference(result, inputs_of(entry, int(batch) if batch.isdigit() else 1)) < 1e-4
+    assert result.onnx_model.entry == entry
+    assert result.messages[-1].startswith(f"wrote {result.path}")
+    verified = [float(line.split()[-1]) for line in result.messages if "max |difference|" in line]   # --verify
+    assert len(verified) == ("--verify" in flags) and all(value < 1e-4 for value in verified)
+
+
+def test_the_file_is_written_atomically_with_the_umasks_permissions(exported):
+    result = exported("vinet")
+    assert sorted(p.name for p in result.path.parent.iterdir()) == ["vinet.onnx"]   # no temporary file left
+    assert stat.S_IMODE(result.path.stat().st_mode) == 0o666 & ~UMASK
+
+
+# ---- batch and precision ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["vinet", "avinet-transformer"])
+def test_a_dynamic_batch_file_runs_any_batch_and_serves_the_engine(exported, name):
+    result = exported(name)
+    inputs = inputs_of(result.entry, batch=2)
+    expected = pytorch_maps(result, inputs)
+    assert result.onnx_model.batch is None and largest_difference(result, inputs, expected) < 1e-4
+    maps = run_model(result.onnx_model, inputs, Settings(batch_size=2))   # channels-last inputs, inference mode
+    assert maps.dtype == np.float32 and np.abs(maps - expected).max() < 1e-4
+
+
+def test_a_fixed_batch_file_has_that_batch_and_onnx_model_splits_and_pads_to_it(exported):
+    result = exported("avinet-tokens")
+    onnx_model, (clip, audio) = result.onnx_model, inputs_of(result.entry, batch=3)
+    assert onnx_model.batch == 2 and [node.shape[0] for node in onnx_model.session.get_inputs()] == [2, 2]
+    first_two = onnx_model.session.run(["saliency"], {"clip": clip[:2].numpy(), "audio": audio[:2].numpy()})[0]
+    last_twice = onnx_model.session.run(["saliency"], {"clip": clip[[2, 2]].numpy(), "audio": audio[[2, 2]].numpy()})[0]
+    with torch.inference_mode():
+        maps = onnx_model(clip, audio).numpy()
+    np.testing.assert_allclose(maps, np.concatenate([first_two, last_twice[:1]]), rtol=0, atol=1e-6)
+
+
+def test_fp16_export_takes_float32_and_stays_close_to_fp32(exported):
+    result = exported("vinet", "fp16")
+    proto = onnx.load(str(result.path))
+    weights = [t for t in proto.graph.initializer if len(t.dims) == 5]
+    assert weights and all(t.data_type == onnx.TensorProto.FLOAT16 for t in weights)
+    assert result.onnx_model.metadata["precision"] == "fp16"
+    assert largest_difference(result, inputs_of(result.entry)) < 2e-2
+
+
+# ---- bad input ----------------------------------------------------------------------------------
+
+
+def error_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.fixture
+def ensemble(monkeypatch) -> str:
+    """An ensemble in the registry (vinet-e when it is there, a stand-in otherwise)."""
+    if not any(entry.members for entry in MODELS.values()):
+        monkeypatch.setitem(MODELS, "vinet-e", replace(MODELS["vinet-s"], name="vinet-e", members=("vinet-s", "vinet")))
+    return next(name for name, entry in MODELS.items() if entry.members)
+
+
+@pytest.mark.parametrize("case", ["no_weights", "ensemble", "unwritable", "weights_and_untrained"])
+def test_bad_input_gets_one_line_and_exit_2(tmp_path, caplog, ensemble, case):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    output = blocker / "model.onnx" if case == "unwritable" else tmp_path / "model.onnx"
+    flags = {"no_weights": ["--model", "vinet"], "ensemble": ["--model", ensemble, "--untrained"],
+             "unwritable": ["--model", "vinet", "--untrained", "--frame_size", "32", "32"],
+             "weights_and_untrained": ["--file_weight", str(blocker), "--untrained"]}[case]
+    assert export.main([*flags, "--output", str(output)]) == 2
+    lines = error_lines(caplog)
+    assert len(lines) == 1 and "\n" not in lines[0], lines
+    expected = {"no_weights": "--untrained", "ensemble": "export each member separately",
+                "unwritable": "cannot write --output", "weights_and_untrained": "not both"}[case]
+    assert expected in lines[0]
+    assert not output.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_the_engine_runs_an_exported_file_as_the_checkpoint(exported, tmp_path):
+    """generate_result.py --onnx on a video, with its overlay, and reframe.py --onnx: the maps within one gray
+    level of the PyTorch path's."""
+    result = exported("vinet")
+    torch.save(result.model.state_dict(), tmp_path / "vinet.pt")
+    frames = render_frames(disc_paths(12, 72, 128, seed=2), 72, 128, seed=2)
+    write_video(str(tmp_path / "v.mkv"), frames, 10.0)
+    common = ["--video", str(tmp_path / "v.mkv")]
+    assert generate_result.main([*common, "--onnx", str(result.path), "--save_path", str(tmp_path / "onnx"),
+                                 "--overlay", str(tmp_path / "overlay.mp4")]) == 0
+    assert generate_result.main([*common, "--file_weight", str(tmp_path / "vinet.pt"), "--frame_size",
+                                 *map(str, SMALL), "--save_path", str(tmp_path / "torch")]) == 0
+    for name in sorted(p.name for p in (tmp_path / "torch" / "v").iterdir()):
+        a, b = (np.asarray(Image.open(tmp_path / run / "v" / name), np.int16) for run in ("onnx", "torch"))
+        assert np.abs(a - b).max() <= 1, name
+    with av.open(str(tmp_path / "overlay.mp4")) as overlay:
+        assert overlay.streams.video[0].frames == 12
+    assert reframe.main([*common, "--aspect", "9:16", "--onnx", str(result.path), "--output",
+                         str(tmp_path / "cut.mp4"), "--save_path", str(tmp_path / "reframe_maps")]) == 0
+    assert len(list((tmp_path / "reframe_maps" / "v").iterdir())) == 12
+
+
+def test_onnx_model_without_onnxruntime_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(InputError, match=r"pip install -r requirements-onnx.txt"):
+        export.OnnxModel(tmp_path / "model.onnx")
+
+
+# ---- the docstring's example, which needs nothing of this project --------------------------------
+
+
+def docstring_example() -> str:
+    """The usage example at the end of export.py's docstring, read from the file (the project is not imported)."""
+    docstring = ast.get_docstring(ast.parse((ROOT / "export.py").read_text()), clean=False)
+    return textwrap.dedent(docstring[docstring.index("    import json"):])
+
+
+def test_the_docstring_example_feeds_the_file_without_the_project(exported):
+    result = exported("vinet")
+    frames = list(np.random.default_rng(0).integers(0, 256, (result.entry.clip_length, *SMALL, 3), dtype=np.uint8))
+    namespace = {"path": str(result.path), "frames": frames}
+    exec(docstring_example(), namespace)
+    entry = result.entry
+    clip = torch.stack([frame_tensor(Image.fromarray(f), entry.frame_size, entry.mean, entry.std)
+                        for f in frames], 1)[None]
+    with torch.inference_mode():
+        expected = result.model(clip)[0].numpy()
+    assert namespace["saliency"].shape == SMALL and np.abs(namespace["saliency"] - expected).max() < 1e-4
