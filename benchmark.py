@@ -72,7 +72,7 @@ from utils import (
 )
 
 FPS = 25.0
-BENCHMARKED = ("vinet", "avinet", "vinet-s")  # the models measured (--quick: ViNet and ViNet-S)
+BENCHMARKED = ("vinet", "avinet", "vinet-s", "vinet-a")  # the models measured (--quick: ViNet and ViNet-S)
 PROCESS_MODELS = ("vinet", "vinet-s")           # --processes
 
 # ----------------------------------------------------------------------------------------------

@@ -525,7 +525,7 @@ class ClipDataset(torch.utils.data.Dataset):
                           for start in self.validation_starts(len(video.maps))
                           if read_density(video.maps[self.target_frame(video, start)]).max() > 0]
             if not self.items:
-                raise InputError(f"no validation clips in {name}: videos need more than {clip_length} frames "
+                raise InputError(f"no validation clips in {name}: videos need more than {self.span} frames "
                                  "and non-empty saliency maps")
 
     def validation_starts(self, num_frames: int) -> list[int]:

@@ -1,5 +1,7 @@
 """ViNet and AViNet: an S3D encoder, an optional SoundNet8 audio branch, and a decoder of 3D
-convolutions and trilinear upsampling that fuses four encoder hierarchies.
+convolutions and trilinear upsampling that fuses four encoder hierarchies. ViNet++ (the authors'
+successor): ViNet-S (the same class, a grouped decoder), ViNet-A (a SlowFast-R50 encoder) and the
+ViNet-E ensemble of the two.
 
 The module names reproduce the original implementation's state-dict layout (github
 samyak0210/ViNet), so its checkpoints load with strict=True. Architecture comes first, then the
@@ -21,7 +23,17 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from utils import CLIP_LENGTH, FRAME_SIZE, IMAGENET_MEAN, IMAGENET_STD, InputError, audio_buffer_length
+from utils import (
+    CLIP_LENGTH,
+    FRAME_SIZE,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    VINET_A_FRAME_SIZE,
+    VINET_A_MEAN,
+    VINET_A_STD,
+    InputError,
+    audio_buffer_length,
+)
 
 # ----------------------------------------------------------------------------------------------
 # S3D encoder (the Kinetics-400 action-recognition network of TASED-Net and torchvision)
@@ -443,6 +455,197 @@ class VideoAudioSaliencyFusionModel(_AudioVisualModel):
         return self.visual_model.decode(torch.cat((video, sound), 1), hierarchies)
 
 
+# ----------------------------------------------------------------------------------------------
+# ViNet-A (ViNet++, Girmaji et al., ICASSP 2025): a SlowFast-R50 encoder pre-trained for action
+# localisation (ACAR-Net's: alpha 4, beta 1/8, last stage dilated and unstrided), a neck that joins
+# its two pathways, and a decoder of grouped 3D convolutions with channel shuffles.
+
+SLOWFAST_ALPHA = 4        # the fast pathway sees 4x the frames of the slow one
+SLOWFAST_BETA = 8         # and has 1/8 of its channels
+SLOWFAST_STAGES = (       # blocks, slow-pathway width, spatial stride, dilation, slow temporal kernel
+    (3, 64, 1, 1, 1), (4, 128, 2, 1, 1), (6, 256, 2, 1, 3), (3, 512, 1, 2, 3))
+SLOWFAST_SKIP_CHANNELS = (80, 320, 640, 1280)   # each slow stage's input: slow features and the lateral
+VINET_A_DECODER = (       # in, out, temporal kernel (= stride; 3: padded, stride 1), decoder_groups divisor
+    ("convtsp1", 1536, 640, 3, 1), ("convtsp2", 1280, 320, 3, 2), ("convtsp3", 640, 160, 3, 4),
+    ("convtsp4", 320, 40, 3, 4), ("convtsp5", 80, 64, 2, 8), ("convtsp6", 64, 32, 2, 16))
+
+
+class Bottleneck(nn.Module):
+    """A SlowFast residual block: (k, 1, 1) reduce, (1, 3, 3) spatial, 1x1 expand, then the shortcut."""
+
+    expansion = 4
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, dilation: int = 1, temporal_kernel: int = 1):
+        super().__init__()
+        out_planes = planes * self.expansion
+        self.conv1 = nn.Conv3d(in_planes, planes, (temporal_kernel, 1, 1), padding=(temporal_kernel // 2, 0, 0),
+                               bias=False)
+        self.bn1 = nn.BatchNorm3d(planes)
+        self.conv2 = nn.Conv3d(planes, planes, (1, 3, 3), (1, stride, stride), (0, dilation, dilation),
+                               (1, dilation, dilation), bias=False)
+        self.bn2 = nn.BatchNorm3d(planes)
+        self.conv3 = nn.Conv3d(planes, out_planes, 1, bias=False)
+        self.bn3 = nn.BatchNorm3d(out_planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = self.downsample_bn = None
+        if stride != 1 or in_planes != out_planes:
+            self.downsample = nn.Sequential(nn.Conv3d(in_planes, out_planes, 1, (1, stride, stride), bias=False))
+            self.downsample_bn = nn.BatchNorm3d(out_planes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        shortcut = x if self.downsample is None else self.downsample_bn(self.downsample(x))
+        return self.relu(out + shortcut)
+
+
+def _slowfast_stage(in_planes: int, planes: int, blocks: int, stride: int, dilation: int,
+                    temporal_kernel: int) -> nn.Sequential:
+    """One residual stage; its first block strides and widens."""
+    widths = [in_planes] + [planes * Bottleneck.expansion] * (blocks - 1)
+    return nn.Sequential(*(Bottleneck(width, planes, stride if i == 0 else 1, dilation, temporal_kernel)
+                           for i, width in enumerate(widths)))
+
+
+def _stem(temporal_kernel: int, width: int) -> tuple[nn.Conv3d, nn.BatchNorm3d]:
+    """A pathway's first layer: a (k, 7, 7) convolution of spatial stride 2 and its batch norm."""
+    return (nn.Conv3d(3, width, (temporal_kernel, 7, 7), (1, 2, 2), (temporal_kernel // 2, 3, 3), bias=False),
+            nn.BatchNorm3d(width))
+
+
+class SlowFastR50(nn.Module):
+    """SlowFast-R50 (Feichtenhofer et al.) in ACAR-Net's layout: (B, 3, T, H, W) clip -> the slow and fast
+    pathways' last features and the slow stages' inputs (SLOWFAST_SKIP_CHANNELS), the decoder's skips."""
+
+    def __init__(self):
+        super().__init__()
+        slow_widths = [64] + [row[1] * Bottleneck.expansion for row in SLOWFAST_STAGES]
+        fast_widths = [width // SLOWFAST_BETA for width in slow_widths]
+        self.fast_conv1, self.fast_bn1 = _stem(5, fast_widths[0])
+        for index, (blocks, planes, stride, dilation, _) in enumerate(SLOWFAST_STAGES, 1):
+            setattr(self, f"fast_res{index}", _slowfast_stage(fast_widths[index - 1], planes // SLOWFAST_BETA, blocks,
+                                                              stride, dilation, 3))
+        self.slow_conv1, self.slow_bn1 = _stem(1, slow_widths[0])
+        for index, (blocks, planes, stride, dilation, kernel) in enumerate(SLOWFAST_STAGES, 1):
+            in_planes = slow_widths[index - 1] + 2 * fast_widths[index - 1]   # with the lateral connection
+            setattr(self, f"slow_res{index}", _slowfast_stage(in_planes, planes, blocks, stride, dilation, kernel))
+        for index, width in enumerate(fast_widths[:-1], 1):   # (5, 1, 1) convolutions of temporal stride alpha
+            setattr(self, f"Tconv{index}", nn.Conv3d(width, 2 * width, (5, 1, 1), (SLOWFAST_ALPHA, 1, 1), (2, 0, 0),
+                                                     bias=False))
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
+
+    def forward(self, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        fast = self.maxpool(self.relu(self.fast_bn1(self.fast_conv1(clip))))
+        slow = self.maxpool(self.relu(self.slow_bn1(self.slow_conv1(clip[:, :, ::SLOWFAST_ALPHA]))))
+        skips = []
+        for index in range(1, len(SLOWFAST_STAGES) + 1):
+            slow = torch.cat((slow, getattr(self, f"Tconv{index}")(fast)), 1)
+            skips.append(slow)
+            slow = getattr(self, f"slow_res{index}")(slow)
+            fast = getattr(self, f"fast_res{index}")(fast)
+        return slow, fast, skips
+
+
+def _conv1x1_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv3d(in_channels, out_channels, 1, bias=False), nn.ReLU(inplace=True))
+
+
+class ViNetANeck(nn.Module):
+    """Joins the pathways into 1536 channels on the slow grid (the fast one's 256 x T channels re-viewed as
+    512 x T/2, then max-pooled over time to T/alpha: the authors' adaptive pooling) and halves the channels
+    of the four skips."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv_slow = _conv1x1_relu(2048, 1024)
+        for index, channels in enumerate(SLOWFAST_SKIP_CHANNELS, 1):
+            setattr(self, f"conv_skip{index}", _conv1x1_relu(channels, channels // 2))
+
+    def forward(self, slow: torch.Tensor, fast: torch.Tensor,
+                skips: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        b, c, t, h, w = fast.shape
+        fast = fast.view(b, 2 * c, t // 2, h, w)    # both grids share H and W; the slow one has 1/alpha of T
+        fast = nn.functional.max_pool3d(fast, (fast.shape[2] // slow.shape[2], 1, 1))
+        reduced = [getattr(self, f"conv_skip{i}")(skip) for i, skip in enumerate(skips, 1)]
+        return torch.cat((self.conv_slow(slow), fast), 1), reduced
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet's channel shuffle (Zhang et al.): interleave the channels of `groups` equal groups."""
+    b, c = x.shape[:2]
+    return x.reshape(b, groups, c // groups, *x.shape[2:]).transpose(1, 2).reshape(x.shape)
+
+
+def _vinet_a_stage(in_channels: int, out_channels: int, kernel: int, groups: int) -> list[nn.Module]:
+    """A (k, 3, 3) grouped convolution (k 3: padded, stride 1; k 2: temporal stride 2) and a ReLU."""
+    stride, padding = (1, 1) if kernel == 3 else (kernel, 0)
+    return [nn.Conv3d(in_channels, out_channels, (kernel, 3, 3), (stride, 1, 1), (padding, 1, 1), groups=groups,
+                      bias=False), nn.ReLU(inplace=True)]
+
+
+class ViNetADecoder(nn.Module):
+    """The deepest features and the skips (deepest first) -> (B, H, W) map in [0, 1]: grouped convolutions,
+    channels shuffled before each, trilinear upsampling to each skip's grid and then by 2 twice."""
+
+    def __init__(self, decoder_groups: int = 32, use_channel_shuffle: bool = True):
+        super().__init__()
+        self.use_channel_shuffle = use_channel_shuffle
+        self.groups = {name: max(1, decoder_groups // divisor) for name, *_, divisor in VINET_A_DECODER}
+        for name, in_channels, out_channels, kernel, _ in VINET_A_DECODER:
+            layers = _vinet_a_stage(in_channels, out_channels, kernel, self.groups[name])
+            setattr(self, name, nn.Sequential(*layers))
+        self.convtsp6.extend([nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear"),
+                              *_vinet_a_stage(32, 16, 2, 1), nn.Conv3d(16, 16, 1, bias=False), nn.ReLU(inplace=True),
+                              nn.Conv3d(16, 1, 1), nn.Sigmoid()])
+
+    def stage(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        if self.use_channel_shuffle and self.groups[name] > 1:
+            x = channel_shuffle(x, self.groups[name])
+        return getattr(self, name)(x)
+
+    def forward(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+        for name, skip in zip(("convtsp1", "convtsp2", "convtsp3", "convtsp4"), reversed(skips)):
+            x = self.stage(name, x)
+            if x.shape[3:] != skip.shape[3:]:
+                x = nn.functional.interpolate(x, size=(x.shape[2], *skip.shape[3:]), mode="trilinear")
+            x = torch.cat((x, skip), 1)
+        x = nn.functional.interpolate(self.stage("convtsp5", x), scale_factor=(1, 2, 2), mode="trilinear")
+        return self.stage("convtsp6", x)[:, 0, 0]
+
+
+class ViNetA(nn.Module):
+    """ViNet-A: (B, 3, 32, H, W) clip (mean 0.45, std 0.225; 256x456 released) -> (B, H, W) saliency of its
+    middle frame, in [0, 1]. decoder_groups and use_channel_shuffle: the authors' arguments."""
+
+    def __init__(self, decoder_groups: int = 32, use_channel_shuffle: bool = True):
+        super().__init__()
+        self.backbone = SlowFastR50()
+        self.neck = ViNetANeck()
+        self.decoder = ViNetADecoder(decoder_groups, use_channel_shuffle)
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        if clip.dim() != 5 or clip.shape[1] != 3 or clip.shape[2] % (2 * SLOWFAST_ALPHA):
+            raise ValueError(f"ViNetA expects clips of shape (B, 3, 32, H, W), got {tuple(clip.shape)}")
+        fused, skips = self.neck(*self.backbone(clip))
+        return self.decoder(fused, skips)
+
+
+class ViNetE(nn.Module):
+    """ViNet-E: the mean of ViNet-A's map and ViNet-S's map resized to it (bicubic), one clip for each."""
+
+    def __init__(self):
+        super().__init__()
+        self.vinet_s = VideoSaliencyModel(grouped_conv=True)
+        self.vinet_a = ViNetA()
+
+    def forward(self, clip_s: torch.Tensor, clip_a: torch.Tensor) -> torch.Tensor:
+        map_a = self.vinet_a(clip_a)
+        map_s = nn.functional.interpolate(self.vinet_s(clip_s)[:, None], size=map_a.shape[1:], mode="bicubic")
+        return (map_a + map_s[:, 0]) / 2
+
+
 def fuse_batchnorm(model: nn.Module) -> nn.Module:
     """A copy of a model for inference with each batch norm folded into the convolution before it
     (eval-mode statistics): the same function with fewer passes over memory. Its state dict is no
@@ -455,6 +658,13 @@ def fuse_batchnorm(model: nn.Module) -> nn.Module:
             pairs = [("conv_s", "bn_s"), ("conv_t", "bn_t")]
         elif isinstance(module, SoundNet):
             pairs = [(f"conv{i}", f"batchnorm{i}") for i in range(1, len(SOUNDNET_LAYERS) + 1)]
+        elif isinstance(module, Bottleneck):
+            pairs = [("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")]
+            if module.downsample is not None:
+                module.downsample[0] = fuse_conv_bn_eval(module.downsample[0], module.downsample_bn)
+                module.downsample_bn = nn.Identity()
+        elif isinstance(module, SlowFastR50):
+            pairs = [("fast_conv1", "fast_bn1"), ("slow_conv1", "slow_bn1")]
         else:
             continue
         for conv, norm in pairs:
@@ -503,6 +713,10 @@ class WindowRule:
         return self.reverse_start and not self.centred and index < self.length - 1
 
 
+FLAG_OF_ARGUMENT = {"num_clips": "--clip_size", "num_hier": "--num_hier", "transformer_in_channel":
+                    "--transformer_in_channel", "nhead": "--nhead", "num_encoder_layers": "--num_encoder_layers"}
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     """A model the scripts know by name: its builder and arguments, the input it sees (frame size,
@@ -526,8 +740,11 @@ class ModelEntry:
 
     @property
     def parts(self) -> list["ModelEntry"]:
-        """The entries whose clips (size, normalisation, window) the model takes: its members, or itself."""
-        return [MODELS[name] for name in self.members] or [self]
+        """The entries whose clips (size, normalisation, window) the model takes: its members (each at its own
+        size, or all at this entry's when it was configured to another), or itself."""
+        resized = self.frame_size != MODELS[self.name].frame_size
+        return [replace(MODELS[name], frame_size=self.frame_size) if resized else MODELS[name]
+                for name in self.members] or [self]
 
     def build(self) -> nn.Module:
         """A new model with untrained weights (reads no files); InputError for arguments it refuses."""
@@ -542,6 +759,10 @@ class ModelEntry:
     def configured(self, frame_size: tuple[int, int] | None = None, **kwargs: Any) -> "ModelEntry":
         """This entry with other constructor arguments or input size; named after the registry entry it then
         equals, if any (ViNet with num_clips=16 is 'vinet-clip16')."""
+        accepted = inspect.signature(self.builder).parameters
+        unknown = [FLAG_OF_ARGUMENT.get(name, name) for name in kwargs if name not in accepted]
+        if unknown:
+            raise InputError(f"{self.name} has no {', '.join(unknown)}: drop it or choose another --model")
         merged = _explicit_arguments(self.builder, {**self.kwargs, **kwargs})
         entry = next((e for e in MODELS.values() if e.builder is self.builder and e.kwargs == merged), self)
         window = replace(entry.window, length=merged["num_clips"]) if "num_clips" in merged else entry.window
@@ -583,6 +804,11 @@ MODELS: dict[str, ModelEntry] = {entry.name: entry for entry in [
       for name, kwargs in (
         ("vinet-s", {"grouped_conv": True}), ("vinet-s-nonroot", {"grouped_conv": True, "root_grouping": False}),
         ("vinet-s-depth", {"depth": True}))),
+    # ViNet-A: frame i from frames i-31, i-29, ..., i+31 (it looks ahead), clamped to the video
+    ModelEntry("vinet-a", ViNetA, window=WindowRule(stride=2, centred=True), frame_size=VINET_A_FRAME_SIZE,
+               mean=VINET_A_MEAN, std=VINET_A_STD, checkpoints=VINET_PP_RELEASE),
+    ModelEntry("vinet-e", ViNetE, frame_size=VINET_A_FRAME_SIZE, checkpoints=VINET_PP_RELEASE,
+               members=("vinet-s", "vinet-a")),
 ]}
 FUSIONS = {"bilinear": "avinet", "transformer": "avinet-transformer", "tokens": "avinet-tokens"}  # --fusion
 
@@ -647,12 +873,13 @@ WEIGHT_SOURCES = {
     "s3d": "S3D_kinetics400.pt from TASED-Net (github MichiganCOG/TASED-Net), or torchvision's "
            "S3D_Weights.KINETICS400_V1 (https://download.pytorch.org/models/s3d-d76dad2f.pth)",
     "soundnet": "soundnet8_final.pth, the PyTorch port of SoundNet8 (linked from github samyak0210/ViNet)",
+    "slowfast": "ACAR-Net's SlowFast-R50 weights (github Siyu-C/ACAR-Net, model zoo), as ViNet++ uses them",
 }
 
 
 def read_weights(path: str | Path, source: str) -> dict:
     """A weights file's contents via torch.load(weights_only=True); InputError naming the file (and, when it
-    is missing, where to get it: source is "checkpoint", "s3d" or "soundnet")."""
+    is missing, where to get it: source is a key of WEIGHT_SOURCES)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"weights file not found: {path} (get {WEIGHT_SOURCES[source]})")
@@ -729,7 +956,8 @@ def load_model(paths: str | Path | Sequence[str | Path], entry: ModelEntry | Non
     found = [identify_model(state, frame_size)[0] for state in states]
     if entry is None:
         names = sorted(e.name for e in found)
-        entry = next((e for e in MODELS.values() if e.members and sorted(e.members) == names), found[0])
+        ensemble = next((e for e in MODELS.values() if e.members and sorted(e.members) == names), None)
+        entry = ensemble.configured(frame_size) if ensemble else found[0]
     members = list(entry.members) or [None]
     if entry.members and sorted(e.name for e in found) == sorted(members):  # files in any order
         members = [e.name for e in found]
@@ -813,3 +1041,21 @@ def load_s3d_weights(encoder: S3DEncoder, path: str | Path) -> None:
 def load_soundnet_weights(soundnet: SoundNet, path: str | Path) -> None:
     """Load SoundNet8 weights (soundnet8_final.pth: conv1..conv8_objs/conv8_scns, batchnorm1..7) strictly."""
     _load_part(soundnet, unwrap_state_dict(read_weights(path, "soundnet")), path, "SoundNet8")
+
+
+def slowfast_backbone_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """SlowFastR50 names from an ACAR-Net checkpoint: {'state_dict'/'model': ...} wrapped keys
+    `module.backbone.module.<name>` lose their first three components; the rest (its heads) are dropped."""
+    for wrapper in ("state_dict", "model"):
+        if isinstance(state_dict.get(wrapper), Mapping):
+            state_dict = state_dict[wrapper]
+    backbone = {key.split(".", 3)[3]: value for key, value in state_dict.items()
+                if key.startswith("module.backbone.module.")}
+    return backbone or {key.removeprefix("backbone."): value for key, value in state_dict.items()
+                        if not key.startswith(("neck.", "decoder."))}
+
+
+def load_slowfast_weights(backbone: SlowFastR50, path: str | Path) -> None:
+    """Load ACAR-Net's SlowFast-R50 weights (the action-localisation encoder ViNet-A starts from) strictly."""
+    _load_part(backbone, slowfast_backbone_state_dict(read_weights(path, "slowfast")), path,
+               "ViNet-A's SlowFast-R50 encoder")

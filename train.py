@@ -57,11 +57,13 @@ from model import (
     FUSIONS,
     MODELS,
     ModelEntry,
+    SlowFastR50,
     WindowRule,
     entry_from_flags,
     get_entry,
     identify_model,
     load_s3d_weights,
+    load_slowfast_weights,
     load_soundnet_weights,
     load_state_dict_checked,
     read_weights,
@@ -150,6 +152,7 @@ def _model_flags(net: argparse._ArgumentGroup, flag) -> None:
     net.add_argument("--num_encoder_layers", type=int, help="transformer layers (default 3)")
     net.add_argument("--s3d_weights", help="S3D Kinetics-400 weights (TASED-Net or torchvision layout)")
     net.add_argument("--soundnet_weights", help="SoundNet8 weights (soundnet8_final.pth)")
+    net.add_argument("--slowfast_weights", help="ViNet-A's encoder: ACAR-Net's SlowFast-R50 weights")
     net.add_argument("--load_weight", default="None",
                      help="a checkpoint; with --use_sound a ViNet one initialises AViNet's visual model")
 
@@ -269,6 +272,7 @@ class TrainConfig:
     load_weight: str | None
     s3d_weights: str | None
     soundnet_weights: str | None
+    slowfast_weights: str | None
     files: RunFiles
     best_metric: str
     resume: bool
@@ -282,9 +286,6 @@ class TrainConfig:
 
 def check_args(args: argparse.Namespace) -> None:
     """Refuse inconsistent flags with one line naming the fix."""
-    terms = (args.kldiv, args.cc, args.sim, args.nss)
-    if not any(terms) and any(term is not None for term in terms):
-        raise InputError("no loss term chosen: pass one or more of --kldiv, --cc, --sim, --nss")
     if args.dataset != "SoundDataset" and not args.val_path_data:
         raise InputError(f"--dataset {args.dataset} needs --val_path_data (the validation folder)")
     if args.dataset == "SoundDataset" and args.split not in (1, 2, 3):
@@ -319,12 +320,17 @@ def config_from_args(args: argparse.Namespace, resumed: dict | None = None) -> T
     check_args(args)
     files = RunFiles.beside(args.model_val_path)
     entry = model_entry(args, resumed)
+    if entry.members:
+        raise InputError(f"{entry.name} is an ensemble: train {' and '.join(entry.members)} one by one and give both "
+                         "checkpoints to the generate scripts (--file_weight S.pt A.pt)")
     if entry.takes_audio and args.dataset != "SoundDataset":
         raise InputError(f"--use_sound True needs --dataset SoundDataset (the audio-visual sets): {entry.label} "
                          "hears sound")
     terms, batch_size, sound_batch_size = RECIPES["vinet++" if entry.name in VINET_PLUS_PLUS else "original"]
-    if any(getattr(args, name) is not None for name in loss.LOSS_TERMS):
-        terms = {name for name in loss.LOSS_TERMS if getattr(args, name)}
+    chosen = {name: getattr(args, name) for name in loss.LOSS_TERMS if getattr(args, name) is not None}
+    terms = {name for name in loss.LOSS_TERMS if chosen.get(name, name in terms)}   # flags add to or drop from it
+    if not terms:
+        raise InputError("no loss term chosen: pass one or more of --kldiv, --cc, --sim, --nss")
     weights = {name: getattr(args, f"{name}_coeff") for name in loss.LOSS_TERMS if name in terms}
     batch_size = args.batch_size or (sound_batch_size if args.dataset == "SoundDataset" else batch_size)
     data = DataConfig(args.dataset, args.train_path_data, args.val_path_data, args.split, tuple(args.av_datasets),
@@ -336,7 +342,7 @@ def config_from_args(args: argparse.Namespace, resumed: dict | None = None) -> T
                         args.bn_momentum, args.sync_bn)
     optional = {name: None if value in (None, "None") else value for name, value in
                 (("load_weight", args.load_weight), ("s3d_weights", args.s3d_weights),
-                 ("soundnet_weights", args.soundnet_weights))}
+                 ("soundnet_weights", args.soundnet_weights), ("slowfast_weights", args.slowfast_weights))}
     return TrainConfig(entry, data, optim, **optional, files=files, best_metric=args.best_metric, resume=args.resume,
                        eval_only=args.eval_only, device=args.device, seed=args.seed, deterministic=args.deterministic,
                        log_interval=args.log_interval, flags=vars(args))
@@ -456,29 +462,34 @@ def validation_loader(dataset, data: DataConfig, process: Process) -> DataLoader
 # Model
 
 
-def initialise_weights(model: nn.Module, entry: ModelEntry, load_weight: str | None, s3d_weights: str | None,
-                       soundnet_weights: str | None) -> None:
-    """load_weight (a ViNet checkpoint into ViNet or into AViNet's visual model, an AViNet one into the whole
-    AViNet), and S3D / SoundNet weights for the parts it does not cover; strict, errors naming the variant a
-    file holds."""
-    covered = "nothing"
-    if load_weight:
-        state = unwrap_state_dict(read_weights(load_weight, "checkpoint"))
+def initialise_weights(model: nn.Module, config: TrainConfig) -> None:
+    """--load_weight (a ViNet checkpoint into ViNet or into AViNet's visual model, an AViNet one into the whole
+    AViNet), and the encoder's (S3D or SlowFast) and SoundNet's weights for the parts it does not cover; strict,
+    errors naming the variant a file holds."""
+    entry, covered = config.model, "nothing"
+    if config.load_weight:
+        state = unwrap_state_dict(read_weights(config.load_weight, "checkpoint"))
         whole = not entry.takes_audio or any(key.startswith("visual_model.") for key in state)
         covered = "the model" if whole else "AViNet's visual model"
         load_state_dict_checked(model if whole else model.visual_model, state,
-                                load_weight if whole else f"{load_weight} (for {covered})")
-        log.info("loaded %s into %s", load_weight, covered)
-    if s3d_weights and covered == "nothing":
-        load_s3d_weights((model.visual_model if entry.takes_audio else model).backbone, s3d_weights)
-    if entry.takes_audio and soundnet_weights and covered != "the model":
-        load_soundnet_weights(model.audionet, soundnet_weights)
-    for flag, given, skipped in (("--s3d_weights", s3d_weights, covered != "nothing"),
-                                 ("--soundnet_weights", soundnet_weights, covered == "the model")):
+                                config.load_weight if whole else f"{config.load_weight} (for {covered})")
+        log.info("loaded %s into %s", config.load_weight, covered)
+    backbone = (model.visual_model if entry.takes_audio else model).backbone
+    encoder_flag, encoder_weights = (("--slowfast_weights", config.slowfast_weights)
+                                     if isinstance(backbone, SlowFastR50) else ("--s3d_weights", config.s3d_weights))
+    for flag in {"--s3d_weights", "--slowfast_weights"} - {encoder_flag}:
+        if getattr(config, flag.removeprefix("--")):
+            raise InputError(f"{flag} does not fit {entry.label}'s encoder: give it {encoder_flag}")
+    if encoder_weights and covered == "nothing":
+        (load_slowfast_weights if encoder_flag == "--slowfast_weights" else load_s3d_weights)(backbone, encoder_weights)
+    if entry.takes_audio and config.soundnet_weights and covered != "the model":
+        load_soundnet_weights(model.audionet, config.soundnet_weights)
+    for flag, given, skipped in ((encoder_flag, encoder_weights, covered != "nothing"),
+                                 ("--soundnet_weights", config.soundnet_weights, covered == "the model")):
         if given and skipped:
             log.warning("%s not loaded: --load_weight already fills %s", flag, covered)
-    if covered == "nothing" and not s3d_weights:
-        log.warning("no --s3d_weights or --load_weight: the visual model starts from random weights")
+    if covered == "nothing" and not encoder_weights:
+        log.warning("no %s or --load_weight: the visual model starts from random weights", encoder_flag)
 
 
 def batch_norms(model: nn.Module) -> list[nn.Module]:
@@ -751,7 +762,7 @@ def build_model(config: TrainConfig) -> nn.Module:
     """The run's model with its starting weights (none when resuming: resume() restores them)."""
     model = config.model.build()
     if not config.resume or config.eval_only:
-        initialise_weights(model, config.model, config.load_weight, config.s3d_weights, config.soundnet_weights)
+        initialise_weights(model, config)
     if config.optim.bn_momentum is not None:
         for module in batch_norms(model):
             module.momentum = config.optim.bn_momentum

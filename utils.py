@@ -17,6 +17,10 @@ CLIP_LENGTH = 32
 FRAME_SIZE = (224, 384)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# ViNet-A (ViNet++) sees frames of VINET_A_FRAME_SIZE with one mean and std on every channel.
+VINET_A_FRAME_SIZE = (256, 456)
+VINET_A_MEAN = (0.45, 0.45, 0.45)
+VINET_A_STD = (0.225, 0.225, 0.225)
 
 # SoundNet hears 22,050 Hz audio scaled to [-256, 256]. A clip's excerpt sits centred in a zero
 # buffer long enough for CLIP_LENGTH frames at the slowest frame rate of the datasets (10 fps).

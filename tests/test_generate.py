@@ -19,10 +19,10 @@ from torchvision import utils as tv_utils
 
 import generate_result
 import generate_result_audio_visual
-from dataloader import decode_audio
-from model import VideoAudioSaliencyModel, VideoSaliencyModel, WindowRule
+from dataloader import decode_audio, frame_tensor
+from model import VideoAudioSaliencyModel, VideoSaliencyModel, ViNetA, ViNetE, WindowRule
 from synthetic import write_video
-from utils import IMAGENET_MEAN, IMAGENET_STD
+from utils import IMAGENET_MEAN, IMAGENET_STD, VINET_A_MEAN, VINET_A_STD, postprocess_map
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = (32, 64)
@@ -129,6 +129,39 @@ def test_frame_folders_give_the_originals_maps(tmp_path, vinet_weights):
     short = sorted((tmp_path / "out" / "v0").iterdir())
     assert [p.name for p in short] == ["0001.jpg", "0002.jpg", "0003.jpg"]
     assert Image.open(short[0]).format == "JPEG"
+
+
+def test_vinet_e_runs_from_its_two_checkpoints_given_in_any_order(tmp_path, caplog):
+    paths = {"s": tmp_path / "vinet_s.pt", "a": tmp_path / "vinet_a.pt"}
+    members = {"s": deterministic_weights(VideoSaliencyModel(grouped_conv=True)), "a": deterministic_weights(ViNetA())}
+    for key, member in members.items():
+        torch.save(member.state_dict(), paths[key])
+    frames, _ = scene(3, seed=2)
+    save_frames(frames, tmp_path / "data" / "v" / "images")
+    flags = ["--path_indata", str(tmp_path / "data"), "--frame_size", "64", "96", "--exact"]
+    with caplog.at_level(logging.INFO):
+        assert generate_result.main([*flags, "--save_path", str(tmp_path / "e"), "--file_weight",
+                                     str(paths["a"]), str(paths["s"])]) == 0
+    assert "vinet-e" in caplog.text
+    # the reference: ViNet-S's causal window (clamped) and ViNet-A's centred one at stride 2, each normalised
+    # its own way, the two maps combined by ViNet-E, saved as ViNet's
+    ensemble = ViNetE()
+    ensemble.vinet_s, ensemble.vinet_a = members["s"], members["a"]
+    images = [Image.open(p).convert("RGB") for p in sorted((tmp_path / "data" / "v" / "images").iterdir())]
+    rules = {"s": (WindowRule(32, reverse_start=False), IMAGENET_MEAN, IMAGENET_STD),
+             "a": (WindowRule(32, stride=2, centred=True), VINET_A_MEAN, VINET_A_STD)}
+    got = sorted((tmp_path / "e" / "v").iterdir())
+    assert len(got) == 3
+    for i, path in enumerate(got):
+        clips = [torch.stack([frame_tensor(images[j], (64, 96), mean, std) for j in rule.frames(i, 3)], 1)[None]
+                 for rule, mean, std in rules.values()]
+        with torch.no_grad():
+            want = postprocess_map(ensemble(*clips).numpy()[0], images[i].size)
+        assert np.array_equal(np.asarray(Image.open(path)), want), path.name
+    caplog.clear()
+    assert generate_result.main([*flags, "--save_path", str(tmp_path / "one"), "--model", "vinet-e",
+                                 "--file_weight", str(paths["a"])]) == 2
+    assert "vinet-e takes one checkpoint of each of vinet-s, vinet-a" in caplog.text
 
 
 def test_batches_give_the_same_maps_and_a_rerun_resumes(tmp_path, vinet_weights):

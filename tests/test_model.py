@@ -1,4 +1,6 @@
 """The models against the original: state-dict layouts, the golden output, shapes, weight files, errors."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -27,7 +29,8 @@ ORIGINALS = {"vinet": "vinet", "vinet-clip8": "vinet_clip8", "vinet-clip16": "vi
              "vinet-clip48": "vinet_clip48", "vinet-hier0": "vinet_hier0", "vinet-hier1": "vinet_hier1",
              "vinet-hier2": "vinet_hier2", "avinet": "avinet", "avinet-transformer": "avinet_transformer",
              "avinet-tokens": "avinet_fusion"}
-VINET_PLUS_PLUS = {"vinet-s": "vinet_s", "vinet-s-nonroot": "vinet_s_nonroot", "vinet-s-depth": "vinet_s_depth"}
+VINET_PLUS_PLUS = {"vinet-s": "vinet_s", "vinet-s-nonroot": "vinet_s_nonroot", "vinet-s-depth": "vinet_s_depth",
+                   "vinet-a": "vinet_a"}
 
 
 def small_variant(name: str) -> torch.nn.Module:
@@ -64,10 +67,25 @@ def test_vinet_s_reproduces_the_authors_output(golden_dir):
     assert np.abs(out - want).max() <= 1e-4
 
 
+@pytest.mark.xfail(strict=True, reason="ViNet-A's forward pass does not yet reproduce the authors' (README, ViNet++: "
+                                        "what is and is not verified); this turns into a failure once it does")
+def test_vinet_a_reproduces_the_authors_output(golden_dir):
+    m = model.ViNetA().eval()
+    state = golden_state_dict("vinet_a")
+    for key, (operation, value) in json.loads((golden_dir / "overrides_vinet_a.json").read_text()).items():
+        state[key] = state[key] * value if operation == "mul" else torch.full_like(state[key], value)
+    m.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        out = m(torch.from_numpy(detweights.clip_input((1, 3, 32, 256, 456), seed=3))).numpy()
+    want = np.load(golden_dir / "out_vinet_a_seed3.npy")
+    assert out.shape == want.shape == (1, 256, 456)
+    assert np.abs(out - want).max() <= 1e-4
+
+
 @pytest.mark.parametrize("name", list(ORIGINALS) + list(VINET_PLUS_PLUS))
 def test_every_variant_maps_a_batch_to_frames_in_unit_range(name):
     m = small_variant(name)
-    num_clips = m.visual_model.num_clips if name.startswith("avinet") else m.num_clips
+    num_clips = MODELS[name].clip_length
     clip = torch.from_numpy(detweights.clip_input((3, 3, num_clips, *SMALL), seed=1))
     inputs = (clip,)
     if name.startswith("avinet"):
@@ -80,7 +98,7 @@ def test_every_variant_maps_a_batch_to_frames_in_unit_range(name):
     assert out.shape == (3, *SMALL)
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
     assert (out[0] - out[2]).abs().max() > 1e-6, "different clips must give different maps"
-    torch.testing.assert_close(alone[0], out[1], atol=1e-5, rtol=0)
+    torch.testing.assert_close(alone[0], out[1], atol=1e-4, rtol=0)   # batched sums run in another order
 
 
 def test_full_size_avinet_hears_the_audio():
@@ -290,3 +308,38 @@ def test_folding_batch_norm_keeps_the_function(name):
         inputs.append(torch.from_numpy(detweights.audio_input((2, 1, 70560, 1))))
     with torch.no_grad():
         torch.testing.assert_close(fused(*inputs), m(*inputs), atol=2e-5, rtol=0)
+
+
+def test_vinet_a_on_small_frames_and_its_clip_check():
+    m = small_variant("vinet-a")
+    assert sum(p.numel() for p in m.parameters()) == 38_693_241   # 148 MB in float32, as released
+    with pytest.raises(ValueError, match=r"\(B, 3, 32, H, W\)"):
+        m(torch.zeros(1, 3, 12, *SMALL))
+
+
+def test_vinet_e_is_the_mean_of_vinet_a_and_vinet_s_resized_bicubically():
+    e = deterministic_weights(model.ViNetE())
+    clip_s = torch.from_numpy(detweights.clip_input((1, 3, 32, 32, 64), seed=4))
+    clip_a = torch.from_numpy(detweights.clip_input((1, 3, 32, *SMALL), seed=5))
+    with torch.no_grad():
+        both, map_s, map_a = e(clip_s, clip_a), e.vinet_s(clip_s), e.vinet_a(clip_a)
+    assert map_s.shape == (1, 32, 64) and both.shape == map_a.shape == (1, *SMALL)
+    resized = torch.nn.functional.interpolate(map_s[:, None], size=SMALL, mode="bicubic", align_corners=False)[:, 0]
+    torch.testing.assert_close(both, (map_a + resized) / 2, atol=1e-6, rtol=0)
+    assert (both - map_a).abs().max() > 1e-3 and (both - resized).abs().max() > 1e-3   # both members count
+
+
+def test_acar_net_slowfast_weights_load_into_vinet_a_and_a_missing_key_is_named(tmp_path):
+    source = model.SlowFastR50().state_dict()
+    acar = {f"module.backbone.module.{k}": v + 1 if v.is_floating_point() else v for k, v in source.items()}
+    acar["module.head.module.fc.weight"] = torch.zeros(2)     # ACAR-Net's heads: not the encoder's
+    path = tmp_path / "AVA_SLOWFAST_R50_ACAR_HR2O.pth.tar"
+    torch.save({"epoch": 7, "state_dict": acar}, path)
+    target = model.SlowFastR50()
+    model.load_slowfast_weights(target, path)
+    assert all(torch.equal(target.state_dict()[k], acar[f"module.backbone.module.{k}"]) for k in source)
+    del acar["module.backbone.module.fast_conv1.weight"]
+    torch.save({"state_dict": acar}, path)
+    with pytest.raises(InputError, match=r"AVA_SLOWFAST_R50_ACAR_HR2O.pth.tar does not fit ViNet-A's SlowFast-R50 "
+                                         r"encoder: missing \(1\): fast_conv1.weight"):
+        model.load_slowfast_weights(target, path)

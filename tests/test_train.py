@@ -13,7 +13,7 @@ import train
 from dataloader import VALIDATION, DHF1KDataset
 from extras.learning_evidence import centre_bias_scores, sounding
 from extras.make_datasets import write_audio_visual, write_dhf1k
-from model import VideoAudioSaliencyModel, VideoSaliencyModel, load_checkpoint
+from model import VideoAudioSaliencyModel, VideoSaliencyModel, ViNetA, load_checkpoint
 from utils import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +63,19 @@ def test_the_originals_flags_parse_as_written():
     assert train.parse_args(["--train_path_data", "x", "--lr_sched", "cosine"]).lr_sched == "cosine"
     with pytest.raises(SystemExit):
         train.parse_args(["--train_path_data", "x", "--use_sound", "maybe"])
+
+
+@pytest.mark.parametrize("flags,terms,batch_size", [
+    ([], {"kldiv"}, 8),                                           # the original's recipe
+    (["--cc", "True"], {"kldiv", "cc"}, 8),                       # a flag adds to the recipe (the seed's --cc)
+    (["--model", "vinet-s"], {"kldiv", "cc"}, 8),                 # ViNet++'s recipe
+    (["--model", "vinet-s", "--cc", "False"], {"kldiv"}, 8),      # a flag drops from it
+    (["--model", "vinet-s", "--dataset", "SoundDataset"], {"kldiv", "cc"}, 2),
+    (["--nss", "True", "--batch_size", "3"], {"kldiv", "nss"}, 3),
+])
+def test_loss_flags_add_to_or_drop_from_the_models_recipe(flags, terms, batch_size):
+    config = train.config_from_args(train.parse_args(["--train_path_data", "x", "--val_path_data", "y", *flags]))
+    assert set(config.optim.loss_weights) == terms and config.data.batch_size == batch_size
 
 
 @pytest.mark.parametrize("extra,message", [
@@ -199,3 +212,31 @@ def test_avinet_hears_which_disc_is_watched_and_falls_back_without_the_sound(tmp
     assert avinet > vinet + 0.05
     assert rows["AViNet, audio silenced"]["cc"] < avinet - 0.05
     assert rows["AViNet, audio shuffled"]["cc"] < avinet - 0.03
+
+
+def test_vinet_a_trains_from_acar_net_slowfast_weights(tmp_path, capsys):
+    write_dhf1k(tmp_path / "train", num_videos=2, num_frames=70, size=DATA_SIZE, seed=0)
+    write_dhf1k(tmp_path / "val", num_videos=1, num_frames=70, size=DATA_SIZE, seed=100)   # its window spans 63
+    acar = tmp_path / "SLOWFAST_R50_K400.pth.tar"   # ACAR-Net's layout: wrapped, prefixed, with its own heads
+    backbone = ViNetA().backbone.state_dict()
+    torch.save({"state_dict": {**{f"module.backbone.module.{k}": v + 0.5 for k, v in backbone.items()},
+                               "module.head.module.fc.weight": torch.zeros(3)}}, acar)
+    flags = ["--train_path_data", str(tmp_path / "train"), "--val_path_data", str(tmp_path / "val"),
+             "--model", "vinet-a", "--frame_size", "32", "64", "--no_workers", "0", "--batch_size", "2",
+             "--no_epochs", "1", "--model_val_path", str(tmp_path / "vinet_a.pt")]
+    assert train.main([*flags, "--s3d_weights", str(acar)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        "error: --s3d_weights does not fit vinet-a's encoder: give it --slowfast_weights"
+    assert train.main([*flags, "--clip_size", "16"]) == 2
+    assert "vinet-a has no --clip_size" in capsys.readouterr().err
+    config = train.config_from_args(train.parse_args([*flags, "--slowfast_weights", str(acar)]))
+    assert config.data.window.centred and config.data.normalisation == ((0.45,) * 3, (0.225,) * 3)
+    assert set(config.optim.loss_weights) == {"kldiv", "cc"}   # ViNet++'s recipe
+    model = train.build_model(config)
+    assert all(torch.equal(model.backbone.state_dict()[k], v + 0.5) for k, v in backbone.items()
+               if v.is_floating_point())
+    assert train.main([*flags, "--slowfast_weights", str(acar)]) == 0
+    last = torch.load(tmp_path / "vinet_a_last.pt", weights_only=True)
+    assert last["model_entry"] == "vinet-a" and last["frame_size"] == [32, 64]
+    rows = train.read_log(tmp_path / "vinet_a_log.csv")
+    assert rows[-1]["phase"] == "val" and -1 <= float(rows[-1]["cc"]) <= 1
