@@ -566,7 +566,7 @@ class ViNetANeck(nn.Module):
     def forward(self, slow: torch.Tensor, fast: torch.Tensor,
                 skips: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         b, c, t, h, w = fast.shape
-        fast = fast.view(b, 2 * c, t // 2, h, w)    # both grids share H and W; the slow one has 1/alpha of T
+        fast = fast.reshape(b, 2 * c, t // 2, h, w)  # both grids share H and W; the slow one has 1/alpha of T
         fast = nn.functional.max_pool3d(fast, (fast.shape[2] // slow.shape[2], 1, 1))
         reduced = [getattr(self, f"conv_skip{i}")(skip) for i, skip in enumerate(skips, 1)]
         return torch.cat((self.conv_slow(slow), fast), 1), reduced

@@ -7,6 +7,7 @@ import torch
 import torchvision
 from conftest import deterministic_weights, detweights, golden_state_dict
 
+import inference
 import model
 from model import (
     MODELS,
@@ -310,9 +311,17 @@ def test_folding_batch_norm_keeps_the_function(name):
         torch.testing.assert_close(fused(*inputs), m(*inputs), atol=2e-5, rtol=0)
 
 
-def test_vinet_a_on_small_frames_and_its_clip_check():
+def test_vinet_a_as_the_engine_runs_it_and_its_clip_check():
     m = small_variant("vinet-a")
     assert sum(p.numel() for p in m.parameters()) == 38_693_241   # 148 MB in float32, as released
+    clip = torch.from_numpy(detweights.clip_input((2, 3, 32, *SMALL), seed=6))
+    settings = inference.Settings(batch_size=2)         # batch norm folded, channels-last, batched
+    engine = inference.prepare_model(m, settings)
+    assert not any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm) for x in engine.modules())
+    got = inference.run_model(engine, [clip], settings)
+    with torch.no_grad():
+        want = m(clip).numpy()
+    assert want.std() > 1e-3 and np.abs(got - want).max() < 1e-4
     with pytest.raises(ValueError, match=r"\(B, 3, 32, H, W\)"):
         m(torch.zeros(1, 3, 12, *SMALL))
 
