@@ -720,8 +720,11 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError("--video gives --processes its frames: add --processes")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device {args.device}: CUDA is not available here; use --device cpu")
-    if min(args.process_frames, args.rounds) < 1 or (args.frames is not None and args.frames < 1):
-        raise InputError("--frames, --process_frames and --rounds must be at least 1")
+    if min(args.process_frames, args.rounds) < 1:
+        raise InputError("--process_frames and --rounds must be at least 1")
+    if args.frames is not None and args.frames < 2 * CLIP_LENGTH - 1:
+        raise InputError(f"--frames must be at least {2 * CLIP_LENGTH - 1}: the original's loop maps every frame "
+                         "only from that length on, and the engine's maps are compared with its maps")
 
 
 def main() -> int:

@@ -302,6 +302,8 @@ def test_evaluate_names_a_mat_without_the_fixation_variable_and_scores_the_rest(
     (["--processes", "--steps"],
      "error: --steps times the model alone: run it without --processes, --reframe or --memory"),
     (["--device", "cuda"], "error: --device cuda: CUDA is not available here; use --device cpu"),
+    (["--frames", "3"], "error: --frames must be at least 63: the original's loop maps every frame only from that "
+                        "length on, and the engine's maps are compared with its maps"),
 ])
 def test_benchmark_bad_input_is_one_line(flags, message):
     if "cuda" in flags and torch.cuda.is_available():
