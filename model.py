@@ -637,8 +637,8 @@ class ViNetE(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.vinet_s = VideoSaliencyModel(grouped_conv=True)
-        self.vinet_a = ViNetA()
+        self.vinet_s = MODELS["vinet-s"].build()
+        self.vinet_a = MODELS["vinet-a"].build()
 
     def forward(self, clip_s: torch.Tensor, clip_a: torch.Tensor) -> torch.Tensor:
         map_a = self.vinet_a(clip_a)
@@ -1044,15 +1044,14 @@ def load_soundnet_weights(soundnet: SoundNet, path: str | Path) -> None:
 
 
 def slowfast_backbone_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """SlowFastR50 names from an ACAR-Net checkpoint: {'state_dict'/'model': ...} wrapped keys
-    `module.backbone.module.<name>` lose their first three components; the rest (its heads) are dropped."""
-    for wrapper in ("state_dict", "model"):
-        if isinstance(state_dict.get(wrapper), Mapping):
-            state_dict = state_dict[wrapper]
-    backbone = {key.split(".", 3)[3]: value for key, value in state_dict.items()
-                if key.startswith("module.backbone.module.")}
-    return backbone or {key.removeprefix("backbone."): value for key, value in state_dict.items()
-                        if not key.startswith(("neck.", "decoder."))}
+    """SlowFastR50 names from an ACAR-Net checkpoint (`module.backbone.module.<name>`, wrapped) or a ViNet-A
+    one (`backbone.<name>`): the backbone's keys without those prefixes; the rest (heads, neck, decoder) dropped.
+    A bare SlowFastR50 state dict passes unchanged."""
+    state = unwrap_state_dict(state_dict)   # the wrappers and the leading 'module.' gone
+    if not any(key.startswith("backbone.") for key in state):
+        return state
+    return {key.removeprefix("backbone.").removeprefix("module."): value for key, value in state.items()
+            if key.startswith("backbone.")}
 
 
 def load_slowfast_weights(backbone: SlowFastR50, path: str | Path) -> None:
