@@ -28,30 +28,24 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
+import scipy.io.wavfile
 import torch
+import torchvision
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
-from dataloader import (
-    clip_audio,
-    frame_audio_windows,
-    frames_by_index,
-    list_frames,
-    load_wav,
-    probe_video,
-    read_image,
-)
-from export import OnnxModel, export_model
-from inference import Predictor, Settings, frame_folder_video, predict_all, prepare_model, run_model
+from backends import OnnxBackend, Settings, TorchBackend, prepare_model, run_model
+from dataloader import clip_audio, frame_audio_windows, list_frames, read_image
+from export import export_model
+from inference import Predictor, frame_folder_video, predict_all
 from loss import kldiv
-from model import MODELS, ModelEntry, load_model
+from media import VideoWriter, frames_by_index, load_wav, probe_video
+from registry import MODELS, ModelEntry
 from synthetic import disc_paths, gaze_density, render_frames, soundtrack, write_video
 from utils import (
     AUDIO_RATE,
@@ -70,9 +64,10 @@ from utils import (
     postprocess_map,
     resize_map,
 )
+from weights import load_model
 
 FPS = 25.0
-BENCHMARKED = ("vinet", "avinet", "vinet-s", "vinet-a")  # the models measured (--quick: ViNet and ViNet-S)
+BENCHMARKED = ("vinet", "avinet", "vinet-s", "vinet-a", "vinet-e")  # the models measured (--quick: ViNet, ViNet-S)
 PROCESS_MODELS = ("vinet", "vinet-s")           # --processes
 
 # ----------------------------------------------------------------------------------------------
@@ -168,65 +163,76 @@ def write_workload(root: Path, num_frames: int, height: int, width: int, suffix:
     folder.mkdir(parents=True)
     for i, frame in enumerate(render_frames(paths, height, width, seed=3), start=1):
         cv2.imwrite(str(folder / f"{i:05d}{suffix}"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    with av.open(str(root / "video.wav"), "w") as container:
-        stream = container.add_stream("pcm_s16le", rate=AUDIO_RATE, layout="mono")
-        samples = (soundtrack(paths, FPS) * 32767).astype(np.int16)[None]
-        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
-        frame.rate = AUDIO_RATE
-        container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+    scipy.io.wavfile.write(root / "video.wav", AUDIO_RATE, (soundtrack(paths, FPS) * 32767).astype(np.int16))
     return folder
 
 
-def naive_generate(model: torch.nn.Module, frame_dir: Path, out_dir: Path, device: torch.device,
-                   wav: Path | None = None) -> None:
-    """The original generate loop: frame by frame, one window per forward, fp32, everything inline."""
-    transform = transforms.Compose([transforms.Resize(FRAME_SIZE), transforms.ToTensor(),
-                                    transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-    frames = list_frames(frame_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    audio = load_wav(wav) if wav else None
-    windows = frame_audio_windows(np.arange(len(frames)) * (1.0 / FPS), FPS, audio) if audio else None
+def original_gray(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The seed's saving of a map for a frame of size (width, height): cv2 resize, 11x11 Gaussian blur,
+    torchvision's make_grid(normalize=True), round(x * 255 + 0.5)."""
+    blurred = torch.from_numpy(cv2.GaussianBlur(cv2.resize(saliency, size), (11, 11), 0))
+    grid = torchvision.utils.make_grid(blurred, normalize=True)
+    return torch.round(grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0)).to(torch.uint8).numpy()[:, :, 0]
 
-    def process(clip: torch.Tensor, index: int, size: tuple[int, int], sound: torch.Tensor | None) -> None:
+
+def original_loop(model: torch.nn.Module, frames: list[Path], clip_size: int = CLIP_LENGTH,
+                  frame_size: tuple[int, int] = FRAME_SIZE, wav: Path | None = None, fps: float = FPS,
+                  out_dir: Path | None = None) -> dict[str, np.ndarray]:
+    """The original's generate loop, re-created from its description (the reference for speed and maps):
+    frame by frame, the map of frame i from frames i-T+1..i (the first T-1 from the time-reversed first
+    clips), one window per forward in fp32 on the model's device, PIL resize + ToTensor + Normalize, the
+    seed's saving (original_gray); each map written to out_dir (PIL's defaults) as soon as it is made.
+    The maps by frame file name."""
+    transform = transforms.Compose([transforms.Resize(frame_size), transforms.ToTensor(),
+                                    transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    device = next(model.parameters()).device
+    audio = load_wav(wav) if wav else None
+    windows = frame_audio_windows(np.arange(len(frames)) * (1.0 / fps), fps, audio) if audio else None
+    maps = {}
+
+    def save(clip: torch.Tensor, index: int, size: tuple[int, int], sound: torch.Tensor | None) -> None:
         with torch.no_grad():
             inputs = (clip.to(device),) if sound is None else (clip.to(device), sound[None].to(device))
-            saliency = model(*inputs).cpu().numpy()[0]
-        gray = map_to_uint8(blur_map(resize_map(saliency, size)))
-        Image.fromarray(gray).save(out_dir / frames[index].name, quality=100)  # as the original: PIL's defaults
+            maps[frames[index].name] = original_gray(model(*inputs).cpu().numpy()[0], size)
+        if out_dir:
+            Image.fromarray(maps[frames[index].name]).save(out_dir / frames[index].name, quality=100)
 
     snippet = []
     for i, path in enumerate(frames):
         image = Image.open(path).convert("RGB")
         snippet.append(transform(image))
-        if i < CLIP_LENGTH - 1:
+        if i < clip_size - 1:
             continue
-        clip = torch.stack(snippet, 0)[None].permute(0, 2, 1, 3, 4)
-        first = i - CLIP_LENGTH + 1
-        sound = clip_audio(audio, *windows, first, CLIP_LENGTH, audio_buffer_length()) if audio else None
-        process(clip, i, image.size, sound)
-        if i < 2 * CLIP_LENGTH - 2:
-            process(clip.flip(2), first, image.size, None if sound is None else sound.flip(1))
+        clip = torch.stack(snippet, 1)[None]
+        first = i - clip_size + 1
+        sound = clip_audio(audio, *windows, first, clip_size, audio_buffer_length(clip_size)) if audio else None
+        save(clip, i, image.size, sound)
+        if i < 2 * clip_size - 2:
+            save(clip.flip(2), first, image.size, None if sound is None else sound.flip(1))
         del snippet[0]
+    return maps
 
 
 def give_contrast(model: torch.nn.Module, inputs: list[torch.Tensor]) -> None:
-    """Rescale the output layer (the one convolution with one output channel) so the logits have unit spread
-    over the map, as a trained model's do.
+    """Rescale the output layer (the convolution with one output channel; one per member of an ensemble) so the
+    logits have unit spread over the map, as a trained model's do.
 
     Untrained weights give maps that vary by ~1e-4 around 0.5, below bf16's resolution, which would
     make the precision comparison meaningless; this keeps every feature and only stretches the map.
     """
-    output_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv3d) and m.out_channels == 1)
-    logits = []
-    handle = output_conv.register_forward_hook(lambda module, args, out: logits.append(out))
+    output_convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv3d) and m.out_channels == 1]
+    logits = {}   # an ensemble has one output layer per member
+    handles = [conv.register_forward_hook(lambda module, args, out: logits.setdefault(module, out))
+               for conv in output_convs]
     with torch.inference_mode():
         model(*inputs)
-    handle.remove()
-    mean, spread = logits[0].mean(), logits[0].std()
+    for handle in handles:
+        handle.remove()
     with torch.no_grad():
-        output_conv.weight /= spread
-        output_conv.bias.sub_(mean).div_(spread)
+        for conv in output_convs:
+            mean, spread = logits[conv].mean(), logits[conv].std()
+            conv.weight /= spread
+            conv.bias.sub_(mean).div_(spread)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -254,13 +260,14 @@ def timed_generate(name: str, entry: ModelEntry, model: torch.nn.Module, frame_d
     with PeakMemory(settings.device if settings else torch.device("cpu")) as memory:
         start = time.perf_counter()
         if settings is None:
-            naive_generate(model, frame_dir, out / "video", next(model.parameters()).device, wav)
+            (out / "video").mkdir(parents=True)
+            original_loop(model, frames, wav=wav, out_dir=out / "video")
         else:
             video = frame_folder_video("video", frames, fps=FPS)
             if wav:
                 video.load_audio = functools.partial(load_wav, wav)
-            runner = OnnxModel(onnx) if onnx else prepare_model(model, settings)
-            predict_all(Predictor(entry, runner), [video], out, settings)
+            backend = OnnxBackend(onnx) if onnx else TorchBackend(model, settings)
+            predict_all(Predictor(entry, backend), [video], out, settings)
             synchronize(settings.device)
         seconds = time.perf_counter() - start
     return {"mode": name, "frames_per_s": len(frames) / seconds, "seconds": seconds, "peak_mib": memory.peak}
@@ -270,12 +277,12 @@ def model_only(model: torch.nn.Module, inputs: list[torch.Tensor], settings: Set
                onnx: Path | None = None) -> float:
     """Windows per second of the model alone, as generate runs it (layout, precision, compilation), or of
     an ONNX file run by onnxruntime."""
-    model = OnnxModel(onnx) if onnx else prepare_model(model, settings)
-    run_model(model, list(inputs), settings)
+    backend = OnnxBackend(onnx) if onnx else TorchBackend(model, settings)
+    backend(list(inputs))
     synchronize(settings.device)
     start = time.perf_counter()
     for _ in range(repeats):
-        run_model(model, list(inputs), settings)
+        backend(list(inputs))
     synchronize(settings.device)
     return repeats * inputs[0].shape[0] / (time.perf_counter() - start)
 
@@ -393,7 +400,8 @@ def naive_process(frame_dir: str, out_dir: str, weights: str) -> None:
     """The original's generate_result.py re-created as a process: build ViNet, load the file, the naive loop."""
     model = MODELS["vinet"].build()
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    naive_generate(model.eval(), Path(frame_dir), Path(out_dir), torch.device("cpu"))
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    original_loop(model.eval(), list_frames(frame_dir), out_dir=Path(out_dir))
 
 
 def process_commands(root: Path, weights: dict[str, Path]) -> dict[str, list[str]]:
@@ -437,7 +445,7 @@ def stage_costs(frame_dir: Path, entry: ModelEntry, weights: Path, precision: st
     imports = time.perf_counter() - start
     settings = Settings(batch_size=1, precision=precision)
     start = time.perf_counter()
-    predictor = Predictor(entry, prepare_model(load_model(weights, entry)[1], settings))
+    predictor = Predictor(entry, TorchBackend(load_model(weights, entry)[1], settings))
     model_setup = time.perf_counter() - start
     paths = list_frames(frame_dir)
     start = time.perf_counter()
@@ -445,9 +453,9 @@ def stage_costs(frame_dir: Path, entry: ModelEntry, weights: Path, precision: st
     decode = (time.perf_counter() - start) / len(paths)
     windows = predictor.windows(len(paths) // 2, len(paths))
     clips = [torch.stack([inputs[i][part] for i in window], 1)[None] for part, window in enumerate(windows)]
-    run_model(predictor.model, clips, settings)
+    predictor.backend(clips)
     start = time.perf_counter()
-    saliency = run_model(predictor.model, clips, settings)[0]
+    saliency = predictor.backend(clips)[0]
     model_seconds = time.perf_counter() - start
     size = read_image(paths[0]).size
     start = time.perf_counter()
@@ -511,25 +519,13 @@ def write_reframe_workload(folder: Path, seconds: float, fps: float, height: int
     paths = disc_paths(round(seconds * fps), height, width, seed=11)
     video, maps = folder / "reframe.mp4", folder / "reframe_maps"
     maps.mkdir(parents=True)
-    with av.open(str(video), "w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000),
-                                      options={"crf": "20", "preset": "veryfast"})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        sound = container.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+    tone = soundtrack(paths, fps)[None]
+    with VideoWriter(video, (width, height), fps=fps, waveform=tone, audio_rate=AUDIO_RATE, crf=20) as writer:
         for index in range(len(paths)):
-            frame = render_frames(paths[index:index + 1], height, width, seed=11)[0]
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            writer.write(render_frames(paths[index:index + 1], height, width, seed=11)[0], index)
             density = gaze_density(paths[index:index + 1], height, width)[0]
             atomic_write_bytes(maps / f"{index + 1:05d}.png", encode_map(np.round(density * 255).astype(np.uint8),
                                                                           ".png"))
-        container.mux(stream.encode())
-        tone = soundtrack(paths, fps)
-        for offset in range(0, len(tone), 1024):
-            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[None, offset:offset + 1024]), format="flt",
-                                               layout="mono")
-            chunk.rate, chunk.pts = AUDIO_RATE, offset
-            container.mux(sound.encode(chunk))
-        container.mux(sound.encode())
     return video, maps
 
 
@@ -542,11 +538,8 @@ def reframe_report(tmp: Path, rounds: int, seconds: float = 10.0, fps: float = 2
     times = []
     for round_index in range(rounds):
         start = time.perf_counter()
-        status = reframe.main(["--video", str(video), "--aspect", "9:16", "--maps", str(maps),
-                               "--output", str(tmp / f"reframed{round_index}.mp4")])
+        reframe.reframe_video(video, maps, tmp / f"reframed{round_index}.mp4", reframe.ReframeOptions("9:16"))
         times.append(time.perf_counter() - start)
-        if status != 0:
-            raise RuntimeError(f"reframe.py exited with {status}")
         print(f"round {round_index + 1}: reframing {seconds:g} s of 1280x720: {times[-1]:.2f} s", flush=True)
     return {"reframe": {"video_seconds": seconds, "size": [720, 1280], "fps": fps, "seconds": min(times),
                         "all_seconds": times, "x_real_time": seconds / min(times)}}
@@ -584,7 +577,10 @@ def memory_report(tmp: Path, lengths: tuple[int, ...] = (300, 3000)) -> dict:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--quick", action="store_true", help="fewer frames, modes and repeats")
+    parser.add_argument("--quick", action="store_true", help="fewer frames, modes and repeats; no onnxruntime rows")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=None, metavar="NAME",
+                        help=f"the models measured, beside ViNet, the reference (default: {' '.join(BENCHMARKED)}; "
+                             "--quick: vinet vinet-s)")
     parser.add_argument("--frames", type=int, default=None, help="frames of the end-to-end video")
     parser.add_argument("--json", default="benchmark.json")
     parser.add_argument("--steps", action="store_true",
@@ -760,6 +756,12 @@ def process_benchmarks(args: argparse.Namespace) -> dict:
     return report
 
 
+def measured_models(args: argparse.Namespace) -> tuple[str, ...]:
+    """The models --models names (or the default set), ViNet first: the naive loop and training steps use it."""
+    names = args.models or (("vinet", "vinet-s") if args.quick else BENCHMARKED)
+    return ("vinet", *(name for name in dict.fromkeys(names) if name != "vinet"))
+
+
 def engine_benchmarks(args: argparse.Namespace) -> dict:
     """The engine against the original's loop, the models alone, training steps."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
@@ -779,7 +781,7 @@ def engine_benchmarks(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         frame_dir = write_workload(tmp / "data", num_frames, 360, 640)
-        models = benchmark_models(("vinet", "vinet-s") if args.quick else BENCHMARKED, frame_dir, device)
+        models = benchmark_models(measured_models(args), frame_dir, device)
         flops = {name: window_flops(model, inputs) for name, (_, model, inputs) in models.items()}
         report["gflop_per_window"] = {k: v / 1e9 for k, v in flops.items()}
         _, vinet, vinet_inputs = models["vinet"]
@@ -787,7 +789,7 @@ def engine_benchmarks(args: argparse.Namespace) -> dict:
         print(f"naive loop, 1 thread vs {torch.get_num_threads()}: {report['naive_thread_variation']}", flush=True)
         report["generate"] = generate_rows(models, modes, frame_dir, tmp / "data" / "video.wav", tmp, device)
         report["model_only"] = model_only_rows(models, modes, rates, flops, device)
-        if device.type == "cpu":
+        if device.type == "cpu" and not args.quick:
             onnx_generate, onnx_alone = onnx_rows(models, frame_dir, tmp / "data" / "video.wav", tmp, repeats)
             report["generate"] += onnx_generate
             report["model_only"] += onnx_alone

@@ -1,25 +1,24 @@
-"""Reading data: frames, fold lists, audio windows and video files (inference and training share
-these), then the training datasets.
+"""The data layer: frames, fold lists, a window's audio excerpt and the datasets' on-disk layouts (inference,
+training and evaluation share these), then the training datasets. Video and audio files are decoded by
+media.py.
 
 Frames are preprocessed exactly as the original (PIL bilinear resize to 224x384, ImageNet
 normalisation); a clip's audio is its frames' excerpt under a Hann window, centred in SoundNet's
 zero buffer, as in the original's generate and training code.
 """
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import av
 import cv2
 import numpy as np
 import scipy.io
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from media import Audio, load_wav
 from utils import (
-    AUDIO_SCALE,
     CLIP_LENGTH,
     FRAME_SIZE,
     IMAGENET_MEAN,
@@ -30,10 +29,9 @@ from utils import (
 )
 
 if TYPE_CHECKING:
-    from model import WindowRule
+    from registry import WindowRule
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 AUDIO_VISUAL_DATASETS = ("AVAD", "Coutrot_db1", "Coutrot_db2", "DIEM", "ETMD_av", "SumMe")
 SHIPPED_FOLD_LISTS = Path(__file__).resolve().parent / "fold_lists"
 
@@ -116,52 +114,6 @@ def read_fold_list(path: str | Path) -> list[FoldEntry]:
 # Audio
 
 
-@dataclass
-class Audio:
-    """A mono waveform scaled to SoundNet's range, its sample rate, and the time of its first sample."""
-
-    samples: np.ndarray  # float32, in [-AUDIO_SCALE, AUDIO_SCALE]
-    rate: int
-    start_time: float = 0.0
-
-
-def decode_audio(path: str | Path, rate: int | None = None) -> Audio | None:
-    """The first audio track of any file PyAV reads, downmixed to mono (the mean of its channels) and
-    scaled to +-256;
-    resampled to `rate` when given, else at its own rate. None when the file has no audio track."""
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                return None
-            stream = container.streams.audio[0]
-            out_rate = rate or stream.rate
-            resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=out_rate)
-            chunks, start_time = [], None
-            for frame in container.decode(stream):
-                if start_time is None and frame.time is not None:
-                    start_time = frame.time
-                chunks += [chunk.to_ndarray().mean(axis=0) for chunk in resampler.resample(frame)]
-            chunks += [chunk.to_ndarray().mean(axis=0) for chunk in resampler.resample(None)]
-    except (av.error.FFmpegError, OSError) as error:
-        raise InputError(f"cannot decode audio of {path}: {error}") from error
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    if samples.size == 0:
-        raise InputError(f"the audio track of {path} is empty")
-    samples = samples.astype(np.float32, copy=False)
-    samples *= np.float32(AUDIO_SCALE)   # in place: an hour of sound is 320 MB
-    return Audio(samples, out_rate, start_time or 0.0)
-
-
-def load_wav(path: str | Path) -> Audio:
-    """A dataset's .wav at its own sample rate, as the original reads it; InputError if missing/empty."""
-    if not Path(path).is_file():
-        raise InputError(f"audio file not found: {path}")
-    audio = decode_audio(path)
-    if audio is None:
-        raise InputError(f"{path} has no audio track")
-    return audio
-
-
 def frame_audio_windows(frame_times: np.ndarray, fps: float, audio: Audio) -> tuple[np.ndarray, np.ndarray]:
     """Per frame, the [start, end] samples of its audio: 1/fps seconds centred on the frame time."""
     centres = (np.asarray(frame_times, dtype=np.float64) - audio.start_time) * audio.rate
@@ -190,93 +142,6 @@ def clip_audio(audio: Audio, starts: np.ndarray, ends: np.ndarray, first: int, n
     begin = buffer_length // 2 - len(windowed) // 2
     buffer[begin:begin + len(windowed)] = windowed
     return buffer.flip(0).view(1, -1, 1) if reverse else buffer.view(1, -1, 1)
-
-
-# ----------------------------------------------------------------------------------------------
-# Video files
-
-
-@dataclass
-class VideoInfo:
-    """What inference needs to know of a video file before decoding its frames."""
-
-    path: Path
-    frame_times: np.ndarray  # presentation time of each frame in seconds, from the stream's timestamps
-    fps: float
-    size: tuple[int, int]    # (width, height)
-    pts: np.ndarray          # each frame's timestamp in the stream's time base, ascending
-    has_audio: bool = False
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.frame_times)
-
-
-def probe_video(path: str | Path) -> VideoInfo:
-    """Frame timestamps (from the packets, so variable frame rate works), rate and size of a video."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"video not found: {path}")
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise InputError(f"unsupported video file {path}: expected one of {', '.join(VIDEO_SUFFIXES)}")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InputError(f"{path} has no video track")
-            stream = container.streams.video[0]
-            pts = sorted(packet.pts for packet in container.demux(stream) if packet.pts is not None)
-            rate = stream.average_rate or stream.guessed_rate
-            size = (stream.codec_context.width, stream.codec_context.height)
-            time_base = float(stream.time_base)
-            has_audio = bool(container.streams.audio)
-    except av.error.FFmpegError as error:
-        raise InputError(f"cannot read video {path}: {error}") from error
-    if not pts:
-        raise InputError(f"{path} has no video frames")
-    pts = np.asarray(pts, dtype=np.int64)
-    times = pts.astype(np.float64) * time_base
-    if rate:
-        fps = float(rate)
-    elif len(times) > 1 and times[-1] > times[0]:
-        fps = (len(times) - 1) / (times[-1] - times[0])
-    else:
-        fps = 25.0
-    return VideoInfo(path, times, fps, size, pts, has_audio)
-
-
-def decode_video_frames(path: str | Path) -> Iterator[av.VideoFrame]:
-    """Yield the decoded frames of a video's first video track, in presentation order; a packet the decoder
-    rejects (corrupt data) is skipped, so its frame is missing (frames_by_index places the others)."""
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for packet in container.demux(stream):
-                try:
-                    yield from packet.decode()
-                except av.error.InvalidDataError:
-                    continue
-    except av.error.FFmpegError as error:
-        raise InputError(f"cannot decode video {path}: {error}") from error
-
-
-def frames_by_index(info: VideoInfo) -> Iterator[av.VideoFrame | None]:
-    """Every frame of a video in presentation order, frame i at info.pts[i]; None for a frame that could not
-    be decoded (its packet was corrupt, or the file ends early)."""
-    expected = 0
-    for frame in decode_video_frames(info.path):
-        index = expected if frame.pts is None else int(np.searchsorted(info.pts, frame.pts))
-        if index >= info.num_frames or index < expected:
-            continue
-        yield from [None] * (index - expected)
-        yield frame
-        expected = index + 1
-    yield from [None] * (info.num_frames - expected)
-
-
-def decode_frames(path: str | Path) -> Iterator[Image.Image]:
-    """Yield the frames of a video's first video track as RGB PIL images, in presentation order."""
-    return (frame.to_image() for frame in decode_video_frames(path))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -490,7 +355,7 @@ def clip_frame_indices(num_frames: int, start: int, clip_length: int) -> list[in
 
 class ClipDataset(torch.utils.data.Dataset):
     """Clips of annotated videos with the saliency of their target frame (see the section comment): the
-    last frame of clip_length consecutive ones, or with a centred window rule (model.WindowRule, ViNet-A's)
+    last frame of clip_length consecutive ones, or with a centred window rule (registry.WindowRule, ViNet-A's)
     the middle frame of the window's frames. Frames are normalised with `normalisation` (mean, std).
 
     Validation clips start every validation_step * clip_length frames (subclasses set the original's step).

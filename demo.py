@@ -31,8 +31,8 @@ except ModuleNotFoundError as missing:  # the core install leaves the demo's pac
 
 import inference
 import reframe
-from dataloader import VideoInfo, probe_video
-from model import MODELS
+from media import VideoInfo, probe_video
+from registry import MODELS
 from utils import PRECISIONS, InputError, atomic_path
 
 log = logging.getLogger("demo")
@@ -81,11 +81,10 @@ def zip_maps(maps_dir: Path, target: Path) -> Path:
 
 def reframe_from_maps(video: Path, maps_dir: Path, aspect: str, job_dir: Path,
                       with_path: bool) -> tuple[Path, Path | None]:
-    """reframe.py's cut at `aspect` from the maps already made (and its crop path JSON when asked)."""
+    """The reframed cut at `aspect` from the maps already made (and its crop path JSON when asked)."""
     name = f"{video.stem}_{aspect.replace(':', 'x')}"
     cut, path_json = job_dir / f"{name}.mp4", job_dir / f"{name}_path.json"
-    argv = ["--video", str(video), "--aspect", aspect, "--output", str(cut), "--maps", str(maps_dir)]
-    reframe.reframe(reframe.parse_args([*argv, "--path_json", str(path_json)] if with_path else argv))
+    reframe.reframe_video(video, maps_dir, cut, reframe.ReframeOptions(aspect), path_json if with_path else None)
     return cut, path_json if with_path else None
 
 

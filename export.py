@@ -1,14 +1,16 @@
-"""Export a registry model to ONNX, with what another program needs to feed it written into the file, and run
-such a file with onnxruntime in place of the PyTorch model (OnnxModel).
+"""Export a registry model to ONNX, with what another program needs to feed it written into the file, and check
+the file against PyTorch (the engine runs such files: backends.OnnxBackend, the generate scripts' --onnx).
 
     python export.py --file_weight ViNet_S.pt --output vinet_s.onnx             # dynamic batch, fp32
     python export.py --file_weight AViNet_DIEM.pt --output avinet.onnx --batch 8 --precision fp16
+    python export.py --file_weight vinet_s.pt vinet_a.pt --output vinet_e.onnx  # ViNet-E: one file, two clips
     python export.py --model vinet --untrained --output random.onnx            # random weights, on purpose
 
-Inputs `clip` (batch, 3, T, H, W) and, for the audio-visual models, `audio` (batch, 1, L, 1); output
-`saliency` (batch, H, W) in [0, 1]; all float32, whatever the precision. The file's metadata_props hold the
+Inputs `clip` (batch, 3, T, H, W) and, for the audio-visual models, `audio` (batch, 1, L, 1) (ViNet-E: one
+clip per member, `clip_vinet_s` and `clip_vinet_a`, described in meta["members"]); output `saliency`
+(batch, H, W) in [0, 1]; all float32, whatever the precision. The file's metadata_props hold the
 model's name, label and constructor arguments, the checkpoint's file name, the input size, mean/std, the
-window rule (its fields, and in words what they mean), the audio format and the precision; OnnxModel
+window rule (its fields, and in words what they mean), the audio format and the precision; OnnxBackend
 rebuilds the registry entry from them. fp16 files compute in half precision (float32 at the boundary) and
 are meant for GPUs and accelerators: onnxruntime on a CPU runs them, no faster than fp32, within ~1e-2 of it.
 
@@ -38,28 +40,27 @@ import argparse
 import contextlib
 import copy
 import dataclasses
-import importlib
 import json
 import logging
 import sys
 import warnings
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from model import ModelEntry, WindowRule, get_entry, load_model
-from utils import AUDIO_RATE, AUDIO_SCALE, InputError, atomic_path, audio_buffer_length
+from backends import ONNX_OUTPUT, ONNX_REQUIREMENTS, OnnxBackend
+from registry import ModelEntry, get_entry
+from utils import AUDIO_RATE, AUDIO_SCALE, InputError, atomic_path, audio_buffer_length, require
+from weights import load_model
 
 if TYPE_CHECKING:
     import onnx
 
 log = logging.getLogger("export")
 DEFAULT_OPSET = 18          # the lowest the dynamo exporter implements (lower ones are converted); widely read
-OUTPUT = "saliency"
 UNTRAINED = "untrained (random weights: the maps mean nothing)"
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}
 
@@ -77,6 +78,9 @@ AUDIO_FORMAT = (f"float32 (batch, 1, audio_samples, 1): mono sound at {AUDIO_RAT
                 "frame's 1/fps seconds to the end of its last frame's (each centred on the frame's time), times a "
                 "Hann window of the excerpt's length, centred in audio_samples zeros (its middle audio_samples "
                 "when longer), time-reversed with a reversed clip")
+ENSEMBLE_FORMAT = ("one clip input per member, named in `members` (each member's input, frame_size, clip_length, "
+                   "mean, std and window), each as: " + CLIP_FORMAT + "; the saliency is the mean of the members' "
+                   "maps, each resized bicubically to frame_size")
 OUTPUT_FORMAT = ("float32 (batch, height, width) in [0, 1]: frame i's saliency; this project saves it resized "
                  "to the frame (bilinear), blurred by an 11x11 Gaussian and min-max scaled to 8 bits")
 
@@ -84,25 +88,29 @@ OUTPUT_FORMAT = ("float32 (batch, height, width) in [0, 1]: frame i's saliency; 
 # Exporting
 
 
-def require(module: str) -> ModuleType:
-    """Import one of the optional ONNX packages; InputError saying how to install them when it is missing."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        raise InputError(f"{module} is not installed: pip install -r requirements-onnx.txt") from error
+def clip_input_name(entry: ModelEntry, part: ModelEntry) -> str:
+    """`clip`, or an ensemble's `clip_<member>` (clip_vinet_s, clip_vinet_a)."""
+    return f"clip_{part.name.replace('-', '_')}" if entry.members else "clip"
 
 
 def input_names(entry: ModelEntry) -> list[str]:
-    """The file's input names, in the order of the model's forward."""
-    return ["clip", "audio"] if entry.takes_audio else ["clip"]
+    """The file's input names, in the order of the model's forward: a clip per part, then the audio if any."""
+    return [clip_input_name(entry, part) for part in entry.parts] + (["audio"] if entry.takes_audio else [])
 
 
 def example_inputs(entry: ModelEntry, batch: int) -> tuple[torch.Tensor, ...]:
     """Zero inputs of the shapes the entry's model takes (the exporter traces shapes, not values)."""
-    clip = torch.zeros(batch, 3, entry.clip_length, *entry.frame_size)
+    clips = tuple(torch.zeros(batch, 3, part.clip_length, *part.frame_size) for part in entry.parts)
     if not entry.takes_audio:
-        return (clip,)
-    return clip, torch.zeros(batch, 1, audio_buffer_length(entry.clip_length), 1)
+        return clips
+    return *clips, torch.zeros(batch, 1, audio_buffer_length(entry.clip_length), 1)
+
+
+def input_description(part: ModelEntry) -> dict[str, str]:
+    """What one clip input is: its frame size, length, mean/std and window rule."""
+    return {"frame_size": json.dumps(list(part.frame_size)), "clip_length": str(part.clip_length),
+            "mean": json.dumps(list(part.mean)), "std": json.dumps(list(part.std)),
+            "window": json.dumps(dataclasses.asdict(part.window))}
 
 
 class Float32Boundary(nn.Module):
@@ -120,7 +128,7 @@ def traced_proto(model: nn.Module, entry: ModelEntry, batch: int | None, precisi
                  opset: int) -> "onnx.ModelProto":
     """The eval-mode model through torch.onnx's dynamo exporter: named inputs, the `saliency` output, the batch
     dynamic (batch None) or fixed."""
-    require("onnxscript")
+    require("onnxscript", ONNX_REQUIREMENTS)
     network = model.eval()
     if precision != "fp32":
         network = Float32Boundary(copy.deepcopy(network), PRECISIONS[precision]).eval()
@@ -131,7 +139,7 @@ def traced_proto(model: nn.Module, entry: ModelEntry, batch: int | None, precisi
         shapes = shapes and (shapes,)            # Float32Boundary.forward takes them as one *inputs tuple
     with warnings.catch_warnings():   # naming one Dim for several inputs is the way to tie their batch sizes
         warnings.filterwarnings("ignore", message=".*axis name: batch will not be used")
-        program = torch.onnx.export(network, inputs, input_names=input_names(entry), output_names=[OUTPUT],
+        program = torch.onnx.export(network, inputs, input_names=input_names(entry), output_names=[ONNX_OUTPUT],
                                     opset_version=opset, dynamo=True, dynamic_shapes=shapes, external_data=False,
                                     verbose=False)
     return program.model_proto
@@ -141,12 +149,15 @@ def metadata(entry: ModelEntry, checkpoint: str, batch: int | None, precision: s
     """The file's metadata_props: what a program needs to feed it, and what it holds."""
     props = {
         "model": entry.name, "label": entry.label, "model_kwargs": json.dumps(dict(entry.kwargs), sort_keys=True),
-        "checkpoint": checkpoint, "frame_size": json.dumps(list(entry.frame_size)),
-        "clip_length": str(entry.clip_length), "mean": json.dumps(list(entry.mean)),
-        "std": json.dumps(list(entry.std)), "window": json.dumps(dataclasses.asdict(entry.window)),
+        "checkpoint": checkpoint, **input_description(entry),
         "window_rule": WINDOW_RULE, "clip": CLIP_FORMAT, "saliency": OUTPUT_FORMAT,
         "batch": str(batch or "dynamic"), "precision": precision, "exporter": f"torch {torch.__version__} (dynamo)",
     }
+    if entry.members:
+        props["members"] = json.dumps([{"model": part.name, "input": clip_input_name(entry, part),
+                                        **{k: json.loads(v) for k, v in input_description(part).items()}}
+                                       for part in entry.parts])
+        props["clip"] = ENSEMBLE_FORMAT
     if entry.takes_audio:
         props.update(audio=AUDIO_FORMAT, audio_samples=str(audio_buffer_length(entry.clip_length)),
                      audio_rate=str(AUDIO_RATE))
@@ -164,7 +175,7 @@ def export_model(model: nn.Module, entry: ModelEntry, output: Path, checkpoint: 
                  batch: int | None = None, precision: str = "fp32", opset: int = DEFAULT_OPSET) -> None:
     """Write `model` (the entry's network) to an ONNX file at `output` with the entry's metadata, atomically,
     once onnx.checker has passed it; InputError when the file cannot be written."""
-    onnx = require("onnx")
+    onnx = require("onnx", ONNX_REQUIREMENTS)
     if output.is_dir():
         raise InputError(f"--output {output} is a folder: give a file name such as {output / entry.name}.onnx")
     with contextlib.ExitStack() as stack:
@@ -179,73 +190,6 @@ def export_model(model: nn.Module, entry: ModelEntry, output: Path, checkpoint: 
         except OSError as error:
             raise cannot_write(output, error) from error
         onnx.checker.check_model(str(temporary), full_check=True)
-
-
-# ----------------------------------------------------------------------------------------------
-# Running an exported file
-
-
-def entry_from_metadata(metadata: dict[str, str], source: str | Path) -> ModelEntry:
-    """The registry entry an exported file holds, with the input size, arguments, window and mean/std its
-    metadata gives."""
-    try:
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(metadata["model_kwargs"]).items()}
-        entry = get_entry(metadata["model"]).configured(tuple(json.loads(metadata["frame_size"])), **kwargs)
-        window = WindowRule(**json.loads(metadata["window"]))
-        mean, std = (tuple(json.loads(metadata[key])) for key in ("mean", "std"))
-    except (KeyError, TypeError, ValueError) as error:
-        raise InputError(f"{source} has no saliency-model metadata ({type(error).__name__}: {error}): "
-                         "export the model with export.py") from error
-    return dataclasses.replace(entry, window=window, mean=mean, std=std)
-
-
-def execution_providers(onnxruntime: ModuleType, device: torch.device) -> list:
-    """onnxruntime's CUDA provider first when a CUDA device is asked for and it has one, then the CPU."""
-    if device.type == "cuda":
-        if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-            return [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]
-        log.warning("this onnxruntime has no CUDA (pip install onnxruntime-gpu): running the ONNX file on the CPU")
-    return ["CPUExecutionProvider"]
-
-
-class OnnxModel:
-    """An exported file run by onnxruntime, called like the PyTorch model it holds: float32 (clip[, audio])
-    -> (B, H, W) float32 maps on the CPU; `entry` is its registry entry, rebuilt from the file's metadata."""
-
-    def __init__(self, path: str | Path, device: str | torch.device = "cpu"):
-        onnxruntime = require("onnxruntime")
-        if not Path(path).is_file():
-            raise InputError(f"ONNX file not found: {path}")
-        self.path = Path(path)
-        self.session = onnxruntime.InferenceSession(str(path), providers=execution_providers(
-            onnxruntime, torch.device(device)))
-        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.entry = entry_from_metadata(self.metadata, path)
-        self.inputs = [(node.name, tuple(node.shape)) for node in self.session.get_inputs()]
-        fixed = self.inputs[0][1][0]
-        self.batch = fixed if isinstance(fixed, int) else None   # a fixed-batch file's size; None: any
-
-    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
-        arrays = [x.detach().to("cpu", torch.float32).contiguous().numpy() for x in inputs]
-        self.check_shapes(arrays)
-        count = len(arrays[0])
-        step = self.batch or count
-        maps = [self.run([array[start:start + step] for array in arrays]) for start in range(0, count, step)]
-        return torch.from_numpy(np.concatenate(maps))
-
-    def check_shapes(self, arrays: list[np.ndarray]) -> None:
-        """Raise a ValueError naming the expected shapes unless the arrays fit the file's inputs."""
-        expected = [shape[1:] for _, shape in self.inputs]
-        if [array.shape[1:] for array in arrays] != expected:
-            wanted = ", ".join(f"{name} (B, {', '.join(map(str, shape[1:]))})" for name, shape in self.inputs)
-            raise ValueError(f"{self.path.name} takes {wanted}, got {[tuple(a.shape) for a in arrays]}")
-
-    def run(self, arrays: list[np.ndarray]) -> np.ndarray:
-        """One onnxruntime pass; a fixed-batch file's partial batch is padded with its last window."""
-        count = len(arrays[0])
-        if self.batch and count < self.batch:
-            arrays = [np.concatenate([array, np.repeat(array[-1:], self.batch - count, axis=0)]) for array in arrays]
-        return self.session.run([OUTPUT], {name: array for (name, _), array in zip(self.inputs, arrays)})[0][:count]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -264,8 +208,8 @@ def batch_flag(text: str) -> int | None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line's flags."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--file_weight", default=None, metavar="W", help="the checkpoint to export; it names its "
-                        "model (like the generate scripts)")
+    parser.add_argument("--file_weight", default=None, nargs="+", metavar="W", help="the checkpoint to export; it "
+                        "names its model (like the generate scripts); ViNet-E: one file of each member")
     parser.add_argument("--model", default=None, help="registry model name (default: the checkpoint's own)")
     parser.add_argument("--untrained", action="store_true",
                         help="export random weights, without --file_weight (to test a pipeline: the maps mean nothing)")
@@ -283,28 +227,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def refuse_ensemble(entry: ModelEntry) -> None:
-    """InputError for an ensemble: its members are exported one by one."""
-    if entry.members:
-        raise InputError(f"{entry.name} is an ensemble of {', '.join(entry.members)}: export each member separately "
-                         "(--model NAME --file_weight ITS_CHECKPOINT) and average their maps")
-
-
 def chosen_model(args: argparse.Namespace) -> tuple[ModelEntry, nn.Module, str]:
-    """The entry and eval-mode model the flags name, and the checkpoint's file name; InputError for an ensemble
-    and for no --file_weight without --untrained."""
+    """The entry and eval-mode model the flags name, and the checkpoints' file names; InputError for no
+    --file_weight without --untrained."""
     frame_size = tuple(args.frame_size) if args.frame_size else None
     entry = None
     if args.model:
-        refuse_ensemble(get_entry(args.model))
         entry = get_entry(args.model).configured(frame_size)
     if args.file_weight and args.untrained:
         raise InputError("give --file_weight (a checkpoint) or --untrained (random weights), not both")
     if args.file_weight:
         entry, model = load_model(args.file_weight, entry, frame_size)
-        refuse_ensemble(entry)
-        log.info("model: %s (%s)", entry.label, "the flags" if args.model else f"identified from {args.file_weight}")
-        return entry, model, Path(args.file_weight).name
+        names = " ".join(Path(path).name for path in args.file_weight)
+        log.info("model: %s (%s)", entry.label, "the flags" if args.model else f"identified from {names}")
+        return entry, model, names
     if not args.untrained:
         raise InputError("no --file_weight given: pass the checkpoint to export, or --untrained to export random "
                          "weights on purpose (their maps mean nothing)")
@@ -318,7 +254,7 @@ def largest_difference(model: nn.Module, entry: ModelEntry, path: Path, batch: i
     generator = torch.Generator().manual_seed(0)
     inputs = [torch.randn(x.shape, generator=generator) for x in example_inputs(entry, batch or 1)]
     with torch.inference_mode():
-        return (OnnxModel(path)(*inputs) - model.eval()(*inputs)).abs().max().item()
+        return float(np.abs(OnnxBackend(path)(inputs) - model.eval()(*inputs).numpy()).max())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ import sys
 
 import inference
 from dataloader import AUDIO_ABLATIONS, AUDIO_VISUAL_DATASETS
-from model import FUSIONS
+from registry import FUSIONS
 from utils import str2bool
 
 

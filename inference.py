@@ -1,11 +1,12 @@
 """The inference engine: a saliency map for every frame of videos, for any model of the registry.
 
     video sources (frame folders, the audio-visual layout, video files)
-      -> windows (the model entry's rule, model.WindowRule) -> batches -> the model
+      -> windows (the model entry's rule, registry.WindowRule) -> batches -> the backend (backends.py)
       -> maps post-processed and written (utils.postprocess_map); overlays with the sound
 
 Frames are decoded and preprocessed ahead by a thread pool and maps written behind by another while the
-model runs; a map already on disk is skipped, so a rerun resumes. This is the one module that knows about
+model runs; a map already on disk is skipped, so a rerun resumes. This module and backends.py (how a
+model runs: PyTorch or onnxruntime, precision, layout) are the engine: the one place that knows about
 threads, batching, precision and resuming. generate_result.py and generate_result_audio_visual.py are
 its command lines (their shared flags are at the end); benchmark.py and reframe.py run it too.
 """
@@ -20,33 +21,27 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import cv2
 import numpy as np
 import torch
 from PIL import Image
 from tqdm import tqdm
 
+from backends import Backend, OnnxBackend, Settings, TorchBackend
 from dataloader import (
     VALIDATION,
-    Audio,
     clip_audio,
-    decode_audio,
-    decode_frames,
     frame_audio_windows,
     frame_tensor,
-    frames_by_index,
     list_audio_visual_videos,
     list_frame_folder_videos,
-    load_wav,
-    probe_video,
     read_image,
 )
-from model import ModelEntry, entry_from_flags, fuse_batchnorm, get_entry, load_model
-from utils import AUDIO_RATE, PRECISIONS, InputError, atomic_path, audio_buffer_length, postprocess_map, save_map
+from media import Audio, VideoWriter, decode_audio, frames_by_index, heatmap_blend, load_wav, probe_video, read_gray
+from registry import ModelEntry, entry_from_flags, get_entry
+from utils import AUDIO_RATE, PRECISIONS, InputError, audio_buffer_length, postprocess_map, save_map
+from weights import load_model
 
 log = logging.getLogger("generate")
 DEFAULT_WORKERS = max(1, min(8, (os.cpu_count() or 2) // 2))  # threads that decode frames, and that write maps
@@ -146,25 +141,11 @@ def process_share(videos: list[Video]) -> list[Video]:
 
 
 @dataclass
-class Settings:
-    """How the engine runs a model over videos."""
-
-    batch_size: int = 1
-    device: torch.device = torch.device("cpu")
-    precision: str = "fp32"
-    exact: bool = False                 # the original's kernels: NCDHW layout, one window per forward
-    compile: str = "none"               # torch.compile mode: none, default, max-autotune, reduce-overhead (CUDA graphs)
-    audio_ablation: str = "none"        # none | silence | shuffle: what an audio-visual model hears
-    workers: int = 2                    # threads that decode and resize frames, and threads that write maps
-
-
-@dataclass
 class Predictor:
-    """A model ready to run: its registry entry and the network prepared by prepare_model (or an ONNX file's
-    onnxruntime session, export.OnnxModel: any callable from the inputs to the maps)."""
+    """A model ready to run: its registry entry (what it sees) and the backend that runs it."""
 
     entry: ModelEntry
-    model: torch.nn.Module | Callable[..., torch.Tensor]
+    backend: Backend
 
     def frame_inputs(self, image: Image.Image) -> tuple[torch.Tensor, ...]:
         """One frame as the model sees it, per clip it takes: resized to that input size and normalised."""
@@ -173,46 +154,6 @@ class Predictor:
     def windows(self, index: int, num_frames: int) -> list[list[int]]:
         """The frames of frame `index`'s clips (one per clip the model takes), by each one's window rule."""
         return [part.window.frames(index, num_frames) for part in self.entry.parts]
-
-
-def prepare_model(model: torch.nn.Module, settings: Settings) -> torch.nn.Module:
-    """The model as the engine runs it, in eval mode on the device.
-
-    settings.exact keeps the original's computation (layout, batch norm, one window per forward):
-    its maps bit for bit on the same machine. Otherwise the engine runs a copy with batch norm folded
-    into the convolutions, 3D convolutions channels-last (faster oneDNN / cuDNN kernels), in the
-    settings' precision, compiled if asked; in fp32 the sums then run in another order, which moves a
-    map by one gray level in a few pixels in 10,000 (measured by benchmark.py).
-    """
-    model.eval()
-    if settings.exact:
-        if settings.precision != "fp32" or settings.compile != "none":
-            raise InputError("--exact computes as the original: fp32, not compiled")
-        return model.to(settings.device)
-    model = fuse_batchnorm(model)
-    for module in model.modules():
-        if isinstance(module, torch.nn.Conv3d):
-            module.to(memory_format=torch.channels_last_3d)
-    model.to(settings.device, PRECISIONS[settings.precision])
-    if settings.compile != "none":
-        model = torch.compile(model, mode=settings.compile, dynamic=False)
-    return model
-
-
-def run_model(model: torch.nn.Module, inputs: list[torch.Tensor], settings: Settings) -> np.ndarray:
-    """The maps of a batch of windows, as float32 numpy, from a model made by prepare_model; inputs are its
-    clips (B, 3, T, H, W) and sound (B, 1, L, 1) in the order of its forward."""
-    count = len(inputs[0])
-    if settings.compile != "none" and count < settings.batch_size:  # a compiled model keeps one batch shape
-        inputs = [torch.cat([x, x[-1:].expand(settings.batch_size - count, *x.shape[1:])]) for x in inputs]
-    with torch.inference_mode():
-        if settings.exact:
-            maps = torch.cat([model(*(x[i:i + 1] for x in inputs)) for i in range(count)])
-        else:
-            dtype = PRECISIONS[settings.precision]
-            maps = model(*(x.to(dtype).contiguous(memory_format=torch.channels_last_3d) if x.dim() == 5
-                           else x.to(dtype) for x in inputs))
-    return maps[:count].float().cpu().numpy()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -373,7 +314,7 @@ def run_batches(predictor: Predictor, todo: list[int], num_frames: int, frames: 
         inputs = frames.clips([predictor.windows(j, num_frames) for j in batch])
         if sound is not None:
             inputs.append(sound.batch(batch).to(settings.device))
-        yield batch, run_model(predictor.model, inputs, settings)
+        yield batch, predictor.backend(inputs)
         frames.release_before(still_needed[start + len(batch)])
 
 
@@ -448,46 +389,14 @@ def predict_all(predictor: Predictor, videos: list[Video], save_path: str | Path
 
 
 def write_overlay(video: Video, maps_dir: Path, out_path: Path, alpha: float = 0.5) -> None:
-    """Encode the frames blended with their JET-coloured maps (H.264, the source frame rate) and the
-    source audio (AAC) to out_path, atomically."""
-    with atomic_path(out_path) as tmp:
-        with av.open(str(video.source)) as source, av.open(str(tmp), "w") as target:
-            width, height = source.streams.video[0].codec_context.width, source.streams.video[0].codec_context.height
-            picture = target.add_stream("libx264", rate=Fraction(video.fps).limit_denominator(100000))
-            picture.pix_fmt = "yuv420p"
-            picture.width, picture.height = width + width % 2, height + height % 2
-            sound = add_audio_copy(source, target)
-            for name, image in zip(video.frame_names, decode_frames(video.source)):
-                heat = cv2.imread(str(maps_dir / name), cv2.IMREAD_GRAYSCALE)
-                coloured = cv2.cvtColor(cv2.applyColorMap(heat, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
-                blended = cv2.addWeighted(np.asarray(image), 1 - alpha, coloured, alpha, 0)
-                blended = np.pad(blended, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
-                target.mux(picture.encode(av.VideoFrame.from_ndarray(blended, format="rgb24")))
-            target.mux(picture.encode())
-            if sound is not None:
-                sound()
-
-
-def add_audio_copy(source: av.container.InputContainer, target: av.container.OutputContainer) -> Callable | None:
-    """Add an AAC track (stereo at most) for the source's first audio track to target; returns the
-    function that re-encodes the sound into it (None without sound). Streams must all be added
-    before the first packet is written, hence the split."""
-    if not source.streams.audio:
-        return None
-    track = source.streams.audio[0]
-    layout = "mono" if track.channels == 1 else "stereo"
-    stream = target.add_stream("aac", rate=track.rate, layout=layout)
-
-    def encode() -> None:
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=track.rate)
-        source.seek(0)
-        for frame in [*source.decode(track), None]:
-            for chunk in resampler.resample(frame):
-                chunk.pts = None
-                target.mux(stream.encode(chunk))
-        target.mux(stream.encode())
-
-    return encode
+    """Write a video file's frames blended with their JET-coloured maps, with its sound, to out_path
+    (media.VideoWriter: H.264, the source's timestamps and sound); a frame that could not be decoded (it has
+    no map) is left out."""
+    info = probe_video(video.source)
+    with VideoWriter(out_path, info.size, source=info) as writer:
+        for index, (name, frame) in enumerate(zip(video.frame_names, frames_by_index(info))):
+            if frame is not None:
+                writer.write(heatmap_blend(frame.to_ndarray(format="rgb24"), read_gray(maps_dir / name), alpha), index)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -505,8 +414,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="checkpoint to load (original, ViNet++ or train.py; ViNet-E: a ViNet-S and a ViNet-A "
                              "one); it names its model, so no model flags are needed. Without it the maps come "
                              "from an untrained model")
-    parser.add_argument("--model", default=None, help="the model to build (python -c 'import model; "
-                        "print(*model.MODELS)'); default: the checkpoint's, or the script's own")
+    parser.add_argument("--model", default=None, help="the model to build (python -c 'import registry; "
+                        "print(*registry.MODELS)'); default: the checkpoint's, or the script's own")
     parser.add_argument("--onnx", default=None, metavar="MODEL.onnx",
                         help="run an ONNX file written by export.py with onnxruntime instead of a checkpoint "
                              "(pip install -r requirements-onnx.txt)")
@@ -569,20 +478,18 @@ def build_predictor(file_weight: str | list[str] | None, entry: ModelEntry | Non
         log.warning("no --file_weight given: the maps come from an UNTRAINED model and mean nothing. Get the "
                     "checkpoints of %s or train one with train.py, then pass --file_weight", entry.checkpoints)
     log.info("model: %s (%s)", entry.label, chosen_by)
-    return Predictor(entry, prepare_model(model, settings))
+    return Predictor(entry, TorchBackend(model, settings))
 
 
 def onnx_predictor(path: str | Path, settings: Settings) -> Predictor:
     """An ONNX file written by export.py, run by onnxruntime (CUDA when settings.device is a GPU and
     onnxruntime-gpu is installed), with the registry entry its metadata names; the file fixes the precision."""
-    from export import OnnxModel  # onnxruntime is optional: requirements-onnx.txt
-
     if settings.precision != "fp32" or settings.compile != "none" or settings.exact:
         raise InputError("--onnx runs the file as exported: drop --precision, --compile and --exact "
                          "(export.py --precision fp16 makes a half-precision file)")
-    model = OnnxModel(path, settings.device)
-    log.info("model: %s (ONNX file %s, from %s)", model.entry.label, path, model.metadata["checkpoint"])
-    return Predictor(model.entry, model)
+    backend = OnnxBackend(path, settings.device)
+    log.info("model: %s (ONNX file %s, from %s)", backend.entry.label, path, backend.metadata["checkpoint"])
+    return Predictor(backend.entry, backend)
 
 
 def make_settings(device: str = "auto", batch_size: int | None = None, precision: str = "fp32", exact: bool = False,

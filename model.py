@@ -4,36 +4,17 @@ successor): ViNet-S (the same class, a grouped decoder), ViNet-A (a SlowFast-R50
 ViNet-E ensemble of the two.
 
 The module names reproduce the original implementation's state-dict layout (github
-samyak0210/ViNet), so its checkpoints load with strict=True. Architecture comes first, then the
-model registry (MODELS: each model name with its builder, input size, normalisation, window rule and
-the seed's flags; the one place scripts build models), then the weight files (released checkpoints,
-which name their own model, S3D Kinetics-400, SoundNet8).
+samyak0210/ViNet), so its checkpoints load with strict=True. This file holds the networks only (edit
+it to swap fusion); registry.py names them (MODELS: builder, input contract, the seed's flags) and
+weights.py reads, converts and loads their weight files.
 """
-import copy
-import functools
-import inspect
 import math
-import pickle
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from utils import (
-    CLIP_LENGTH,
-    FRAME_SIZE,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    VINET_A_FRAME_SIZE,
-    VINET_A_MEAN,
-    VINET_A_STD,
-    InputError,
-    audio_buffer_length,
-)
+from utils import CLIP_LENGTH, FRAME_SIZE, audio_buffer_length
 
 # ----------------------------------------------------------------------------------------------
 # S3D encoder (the Kinetics-400 action-recognition network of TASED-Net and torchvision)
@@ -586,33 +567,33 @@ def _vinet_a_stage(in_channels: int, out_channels: int, kernel: int, groups: int
 
 
 class ViNetADecoder(nn.Module):
-    """The deepest features and the skips (deepest first) -> (B, H, W) map in [0, 1]: grouped convolutions,
-    channels shuffled before each, trilinear upsampling to each skip's grid and then by 2 twice."""
+    """The neck's features and the skips (deepest last) -> (B, H, W) map in [0, 1]: grouped convolutions,
+    each skip concatenated after a stage and channel-shuffled before the next (where the shuffle has at
+    least 8 groups), trilinear upsampling to each skip's grid and then by 2 twice."""
+
+    SKIPPED_STAGES = ("convtsp2", "convtsp3", "convtsp4", "convtsp5")   # each takes cat(features, skip)
+    MIN_SHUFFLE_GROUPS = 8
 
     def __init__(self, decoder_groups: int = 32, use_channel_shuffle: bool = True):
         super().__init__()
-        self.use_channel_shuffle = use_channel_shuffle
-        self.groups = {name: max(1, decoder_groups // divisor) for name, *_, divisor in VINET_A_DECODER}
+        groups = {name: max(1, decoder_groups // divisor) for name, *_, divisor in VINET_A_DECODER}
         for name, in_channels, out_channels, kernel, _ in VINET_A_DECODER:
-            layers = _vinet_a_stage(in_channels, out_channels, kernel, self.groups[name])
-            setattr(self, name, nn.Sequential(*layers))
+            setattr(self, name, nn.Sequential(*_vinet_a_stage(in_channels, out_channels, kernel, groups[name])))
         self.convtsp6.extend([nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear"),
                               *_vinet_a_stage(32, 16, 2, 1), nn.Conv3d(16, 16, 1, bias=False), nn.ReLU(inplace=True),
                               nn.Conv3d(16, 1, 1), nn.Sigmoid()])
-
-    def stage(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        if self.use_channel_shuffle and self.groups[name] > 1:
-            x = channel_shuffle(x, self.groups[name])
-        return getattr(self, name)(x)
+        shuffles = [decoder_groups >> k for k in range(len(self.SKIPPED_STAGES))]   # 32, 16, 8, 4 released
+        self.shuffle_groups = [g if use_channel_shuffle and g >= self.MIN_SHUFFLE_GROUPS else 0 for g in shuffles]
 
     def forward(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
-        for name, skip in zip(("convtsp1", "convtsp2", "convtsp3", "convtsp4"), reversed(skips)):
-            x = self.stage(name, x)
+        x = self.convtsp1(x)
+        for name, skip, groups in zip(self.SKIPPED_STAGES, reversed(skips), self.shuffle_groups):
             if x.shape[3:] != skip.shape[3:]:
                 x = nn.functional.interpolate(x, size=(x.shape[2], *skip.shape[3:]), mode="trilinear")
             x = torch.cat((x, skip), 1)
-        x = nn.functional.interpolate(self.stage("convtsp5", x), scale_factor=(1, 2, 2), mode="trilinear")
-        return self.stage("convtsp6", x)[:, 0, 0]
+            x = getattr(self, name)(channel_shuffle(x, groups) if groups else x)
+        x = nn.functional.interpolate(x, scale_factor=(1, 2, 2), mode="trilinear")
+        return self.convtsp6(x)[:, 0, 0]
 
 
 class ViNetA(nn.Module):
@@ -633,12 +614,13 @@ class ViNetA(nn.Module):
 
 
 class ViNetE(nn.Module):
-    """ViNet-E: the mean of ViNet-A's map and ViNet-S's map resized to it (bicubic), one clip for each."""
+    """ViNet-E: the mean of ViNet-A's map and ViNet-S's map resized to it (bicubic), one clip for each.
+    Its members: the released ViNet-S (grouped decoder) and ViNet-A, unless given."""
 
-    def __init__(self):
+    def __init__(self, vinet_s: nn.Module | None = None, vinet_a: nn.Module | None = None):
         super().__init__()
-        self.vinet_s = MODELS["vinet-s"].build()
-        self.vinet_a = MODELS["vinet-a"].build()
+        self.vinet_s = vinet_s or VideoSaliencyModel(grouped_conv=True)
+        self.vinet_a = vinet_a or ViNetA()
 
     def forward(self, clip_s: torch.Tensor, clip_a: torch.Tensor) -> torch.Tensor:
         map_a = self.vinet_a(clip_a)
@@ -646,415 +628,7 @@ class ViNetE(nn.Module):
         return (map_a + map_s[:, 0]) / 2
 
 
-def fuse_batchnorm(model: nn.Module) -> nn.Module:
-    """A copy of a model for inference with each batch norm folded into the convolution before it
-    (eval-mode statistics): the same function with fewer passes over memory. Its state dict is no
-    longer the original's layout; keep the unfused model for checkpoints and training."""
-    model = copy.deepcopy(model).eval()
-    for module in list(model.modules()):
-        if isinstance(module, BasicConv3d):
-            pairs = [("conv", "bn")]
-        elif isinstance(module, SepConv3d):
-            pairs = [("conv_s", "bn_s"), ("conv_t", "bn_t")]
-        elif isinstance(module, SoundNet):
-            pairs = [(f"conv{i}", f"batchnorm{i}") for i in range(1, len(SOUNDNET_LAYERS) + 1)]
-        elif isinstance(module, Bottleneck):
-            pairs = [("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")]
-            if module.downsample is not None:
-                module.downsample[0] = fuse_conv_bn_eval(module.downsample[0], module.downsample_bn)
-                module.downsample_bn = nn.Identity()
-        elif isinstance(module, SlowFastR50):
-            pairs = [("fast_conv1", "fast_bn1"), ("slow_conv1", "slow_bn1")]
-        else:
-            continue
-        for conv, norm in pairs:
-            setattr(module, conv, fuse_conv_bn_eval(getattr(module, conv), getattr(module, norm)))
-            setattr(module, norm, nn.Identity())
-    return model
-
-
 # Clean names for new code; the original names above keep working.
 ViNet = VideoSaliencyModel
 AViNet = VideoAudioSaliencyModel
 AViNetFusion = VideoAudioSaliencyFusionModel
-
-
-# ----------------------------------------------------------------------------------------------
-# The model registry: one entry per model name, holding all a script needs to build, feed and run it.
-
-
-@dataclass(frozen=True)
-class WindowRule:
-    """Which frames make the clip that predicts frame i of a video of n frames.
-
-    Causal (ViNet): frames i-length+1..i; before frame length-1 either the time-reversed clip
-    i+length-1..i (reverse_start, the original's rule) or frame 0 repeated. Centred: frames
-    i-stride*(length-1)/2 .. i+stride*(length-1)/2 at `stride`, looking ahead. Indices beyond the
-    video are clamped to its first or last frame, so videos of any length (down to one frame) run.
-    """
-
-    length: int = CLIP_LENGTH
-    stride: int = 1
-    centred: bool = False
-    reverse_start: bool = True
-
-    def frames(self, index: int, num_frames: int) -> list[int]:
-        """The frame indices of frame `index`'s clip, in the order the model sees them."""
-        if self.centred:
-            first = index - self.stride * (self.length - 1) // 2
-        elif self.reversed(index):
-            return [min(index + self.length - 1 - k, num_frames - 1) for k in range(self.length)]
-        else:
-            first = index - self.stride * (self.length - 1)
-        return [min(max(first + self.stride * k, 0), num_frames - 1) for k in range(self.length)]
-
-    def reversed(self, index: int) -> bool:
-        """Whether frame `index`'s clip runs backwards in time (and its sound with it)."""
-        return self.reverse_start and not self.centred and index < self.length - 1
-
-
-FLAG_OF_ARGUMENT = {"num_clips": "--clip_size", "num_hier": "--num_hier", "transformer_in_channel":
-                    "--transformer_in_channel", "nhead": "--nhead", "num_encoder_layers": "--num_encoder_layers"}
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """A model the scripts know by name: its builder and arguments, the input it sees (frame size,
-    normalisation, window rule, sound or not) and the seed's flags that select it."""
-
-    name: str
-    builder: Callable[..., nn.Module]
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-    window: WindowRule = WindowRule()
-    frame_size: tuple[int, int] = FRAME_SIZE
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    takes_audio: bool = False
-    flags: str = ""                      # the seed's flags that select it (none for the models after the seed)
-    checkpoints: str = "the original's release (github samyak0210/ViNet, README 'Testing'; MIT)"
-    members: tuple[str, ...] = ()        # an ensemble's models: its forward takes one clip of each, in this order
-
-    @property
-    def clip_length(self) -> int:
-        return self.window.length
-
-    @property
-    def parts(self) -> list["ModelEntry"]:
-        """The entries whose clips (size, normalisation, window) the model takes: its members (each at its own
-        size, or all at this entry's when it was configured to another), or itself."""
-        resized = self.frame_size != MODELS[self.name].frame_size
-        return [replace(MODELS[name], frame_size=self.frame_size) if resized else MODELS[name]
-                for name in self.members] or [self]
-
-    def build(self) -> nn.Module:
-        """A new model with untrained weights (reads no files); InputError for arguments it refuses."""
-        kwargs = dict(self.kwargs)
-        if "frame_size" in inspect.signature(self.builder).parameters:  # the AViNet fusion grid follows it
-            kwargs["frame_size"] = self.frame_size
-        try:
-            return self.builder(**kwargs)
-        except ValueError as error:
-            raise InputError(f"cannot build {self.label}: {error}") from error
-
-    def configured(self, frame_size: tuple[int, int] | None = None, **kwargs: Any) -> "ModelEntry":
-        """This entry with other constructor arguments or input size; named after the registry entry it then
-        equals, if any (ViNet with num_clips=16 is 'vinet-clip16')."""
-        accepted = inspect.signature(self.builder).parameters
-        unknown = [FLAG_OF_ARGUMENT.get(name, name) for name in kwargs if name not in accepted]
-        if unknown:
-            raise InputError(f"{self.name} has no {', '.join(unknown)}: drop it or choose another --model")
-        merged = _explicit_arguments(self.builder, {**self.kwargs, **kwargs})
-        entry = next((e for e in MODELS.values() if e.builder is self.builder and e.kwargs == merged), self)
-        window = replace(entry.window, length=merged["num_clips"]) if "num_clips" in merged else entry.window
-        return replace(entry, kwargs=merged, window=window, frame_size=tuple(frame_size or entry.frame_size))
-
-    @property
-    def label(self) -> str:
-        """The name, with the arguments that differ from the registry entry of that name."""
-        extra = {k: v for k, v in self.kwargs.items() if MODELS[self.name].kwargs.get(k) != v}
-        return self.name + (f" ({', '.join(f'{k}={v}' for k, v in extra.items())})" if extra else "")
-
-
-def _explicit_arguments(builder: Callable, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The arguments that differ from the builder's defaults."""
-    defaults = {name: p.default for name, p in inspect.signature(builder).parameters.items()}
-    return {k: v for k, v in kwargs.items() if defaults.get(k, inspect.Parameter.empty) != v}
-
-
-VINET_PP_RELEASE = "the ViNet++ release (github ViNet-Saliency/vinet_v2; the authors' terms, CC BY-NC-SA 4.0)"
-
-
-def _vinet_entry(name: str, flags: str, **kwargs: Any) -> ModelEntry:
-    return ModelEntry(name, VideoSaliencyModel, kwargs, WindowRule(kwargs.get("num_clips", CLIP_LENGTH)), flags=flags)
-
-
-def _avinet_entry(name: str, builder: type, fusion: str, **kwargs: Any) -> ModelEntry:
-    return ModelEntry(name, builder, kwargs, takes_audio=True, flags=f"--use_sound True --fusion {fusion}")
-
-
-MODELS: dict[str, ModelEntry] = {entry.name: entry for entry in [
-    _vinet_entry("vinet", "--clip_size 32 --num_hier 3"),
-    *(_vinet_entry(f"vinet-clip{n}", f"--clip_size {n}", num_clips=n) for n in (8, 16, 48)),
-    *(_vinet_entry(f"vinet-hier{n}", f"--num_hier {n}", num_hier=n) for n in (0, 1, 2)),
-    _avinet_entry("avinet", VideoAudioSaliencyModel, "bilinear"),
-    _avinet_entry("avinet-transformer", VideoAudioSaliencyModel, "transformer", use_transformer=True),
-    _avinet_entry("avinet-tokens", VideoAudioSaliencyFusionModel, "tokens"),
-    # ViNet++ (Girmaji et al., ICASSP 2025): frame i from frames i-31..i, clamped at the first frame
-    *(ModelEntry(name, VideoSaliencyModel, kwargs, WindowRule(reverse_start=False), checkpoints=VINET_PP_RELEASE)
-      for name, kwargs in (
-        ("vinet-s", {"grouped_conv": True}), ("vinet-s-nonroot", {"grouped_conv": True, "root_grouping": False}),
-        ("vinet-s-depth", {"depth": True}))),
-    # ViNet-A: frame i from frames i-31, i-29, ..., i+31 (it looks ahead), clamped to the video
-    ModelEntry("vinet-a", ViNetA, window=WindowRule(stride=2, centred=True), frame_size=VINET_A_FRAME_SIZE,
-               mean=VINET_A_MEAN, std=VINET_A_STD, checkpoints=VINET_PP_RELEASE),
-    ModelEntry("vinet-e", ViNetE, frame_size=VINET_A_FRAME_SIZE, checkpoints=VINET_PP_RELEASE,
-               members=("vinet-s", "vinet-a")),
-]}
-FUSIONS = {"bilinear": "avinet", "transformer": "avinet-transformer", "tokens": "avinet-tokens"}  # --fusion
-
-
-def get_entry(name: str) -> ModelEntry:
-    """The registry entry of a model name; InputError listing the names otherwise."""
-    if name not in MODELS:
-        raise InputError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
-    return MODELS[name]
-
-
-def entry_from_flags(model: str | None = None, use_sound: bool | None = None, fusion: str | None = None,
-                     use_transformer: bool | None = None, clip_size: int | None = None, num_hier: int | None = None,
-                     frame_size: tuple[int, int] | None = None, **widths: int | None) -> ModelEntry:
-    """The entry that --model NAME or the seed's flags select. --use_transformer True is the original's name
-    for --fusion transformer (it leaves --fusion tokens as it is); --clip_size and --num_hier pick the
-    ViNet variants; widths (transformer_in_channel, nhead, num_encoder_layers) are passed on when given."""
-    if model is None:
-        if use_transformer and fusion in (None, "bilinear"):
-            fusion = "transformer"
-        model = FUSIONS[fusion or "bilinear"] if use_sound else "vinet"
-    entry = get_entry(model)
-    if use_sound is not None and use_sound != entry.takes_audio:
-        raise InputError(f"--model {model} {'takes' if entry.takes_audio else 'does not take'} sound; "
-                         f"drop --use_sound {use_sound} or choose another model")
-    overrides = {k: v for k, v in (("num_clips", clip_size), ("num_hier", num_hier), *widths.items()) if v is not None}
-    return entry.configured(frame_size, **overrides)
-
-
-@functools.cache
-def _layout(name: str, kwargs: tuple, frame_size: tuple[int, int]) -> dict[str, tuple[int, ...]]:
-    with torch.device("meta"):
-        model = replace(MODELS[name], kwargs=dict(kwargs), frame_size=frame_size).build()
-    return {key: tuple(value.shape) for key, value in model.state_dict().items()}
-
-
-def state_dict_layout(entry: ModelEntry) -> dict[str, tuple[int, ...]]:
-    """The state-dict layout {key: shape} of an entry (built on the meta device: no memory, no time)."""
-    return _layout(entry.name, tuple(sorted(entry.kwargs.items())), entry.frame_size)
-
-
-def identify_model(state_dict: Mapping[str, torch.Tensor],
-                   frame_size: tuple[int, int] | None = None) -> tuple[ModelEntry, bool]:
-    """The registry entry whose layout is closest to state_dict's, and whether it matches exactly."""
-    layout = {key: tuple(value.shape) for key, value in state_dict.items()}
-
-    def distance(entry: ModelEntry) -> int:
-        reference = state_dict_layout(entry)
-        return sum(reference.get(k) != layout.get(k) for k in reference.keys() | layout.keys())
-
-    candidates = [entry.configured(frame_size) for entry in MODELS.values()]
-    best = min(candidates, key=distance)
-    return best, distance(best) == 0
-
-
-# ----------------------------------------------------------------------------------------------
-# Weights. Every file is read with torch.load(weights_only=True).
-
-WEIGHT_SOURCES = {
-    "checkpoint": "the ViNet/AViNet checkpoints released with the original (github samyak0210/ViNet, "
-                  "README 'Testing') or one written by train.py",
-    "s3d": "S3D_kinetics400.pt from TASED-Net (github MichiganCOG/TASED-Net), or torchvision's "
-           "S3D_Weights.KINETICS400_V1 (https://download.pytorch.org/models/s3d-d76dad2f.pth)",
-    "soundnet": "soundnet8_final.pth, the PyTorch port of SoundNet8 (linked from github samyak0210/ViNet)",
-    "slowfast": "ACAR-Net's SlowFast-R50 weights (github Siyu-C/ACAR-Net, model zoo), as ViNet++ uses them",
-}
-
-
-def read_weights(path: str | Path, source: str) -> dict:
-    """A weights file's contents via torch.load(weights_only=True); InputError naming the file (and, when it
-    is missing, where to get it: source is a key of WEIGHT_SOURCES)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"weights file not found: {path} (get {WEIGHT_SOURCES[source]})")
-    if path.stat().st_size == 0:
-        raise InputError(f"cannot read weights file {path}: it is empty (0 bytes); download or copy it again")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for truncated, foreign or unsafe files
-        if isinstance(error, pickle.UnpicklingError) and "weights only" in str(error).lower():
-            raise InputError(f"cannot read weights file {path}: it holds Python objects besides tensors, which "
-                             "are refused (unpickling them could run code); re-save its state_dict() alone") from error
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"cannot read weights file {path}: {first_line}; it is truncated or not a PyTorch "
-                         "checkpoint: download or copy it again") from error
-
-
-def unwrap_state_dict(obj: Mapping) -> dict[str, torch.Tensor]:
-    """A plain state dict from a checkpoint: unwraps {'state_dict': ...} / {'model': ...} and drops
-    the 'module.' prefix that DataParallel / DistributedDataParallel add."""
-    for wrapper in ("state_dict", "model"):
-        if isinstance(obj.get(wrapper), Mapping):
-            obj = obj[wrapper]
-    return {key.removeprefix("module."): value for key, value in obj.items()}
-
-
-def _describe_mismatch(expected: Mapping, state_dict: Mapping, few: int = 4) -> str:
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    reshaped = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(expected[k].shape)}"
-                for k in expected if k in state_dict and state_dict[k].shape != expected[k].shape]
-    parts = [f"{label} ({len(items)}): {', '.join(items[:few])}{', ...' if len(items) > few else ''}"
-             for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", reshaped))
-             if items]
-    return "; ".join(parts)
-
-
-def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
-    """Load strictly, or raise one InputError naming the variant the weights belong to; weights that are
-    not finite (their maps would be NaN) are refused."""
-    expected = model.state_dict()
-    if expected.keys() == state_dict.keys() and all(expected[k].shape == state_dict[k].shape for k in expected):
-        broken = [k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-        if broken:
-            raise InputError(f"{source} holds NaN or infinite weights ({len(broken)} tensors, e.g. {broken[0]}): "
-                             "the maps would be NaN; use an earlier checkpoint of the run or train again")
-        model.load_state_dict(state_dict, strict=True)
-        return
-    if any(k.startswith(("base.", "features.")) for k in state_dict):
-        raise InputError(f"{source} holds S3D Kinetics weights (an encoder only), not a ViNet/AViNet checkpoint; "
-                         "give it to train.py --s3d_weights")
-    if any(k.startswith("conv8_objs") for k in state_dict):
-        raise InputError(f"{source} holds SoundNet8 weights, not an AViNet checkpoint; "
-                         "give it to train.py --soundnet_weights")
-    entry, exact = identify_model(state_dict, getattr(model, "frame_size", None))
-    what = f"a '{entry.label}' checkpoint" if exact else f"closest to the '{entry.label}' layout"
-    flags = f"--model {entry.name}" + (f" or {entry.flags}" if entry.flags else "")
-    raise InputError(f"{source} is {what} ({flags}), which does not fit {type(model).__name__}: "
-                     f"{_describe_mismatch(expected, state_dict)}")
-
-
-def load_checkpoint(model: nn.Module, path: str | Path) -> None:
-    """Load a ViNet/AViNet checkpoint (plain, DataParallel 'module.' prefix, {'state_dict'} or
-    {'model'} wrapped) into model with strict=True."""
-    load_state_dict_checked(model, unwrap_state_dict(read_weights(path, "checkpoint")), str(path))
-
-
-def load_model(paths: str | Path | Sequence[str | Path], entry: ModelEntry | None = None,
-               frame_size: tuple[int, int] | None = None) -> tuple[ModelEntry, nn.Module]:
-    """A checkpoint's model in eval mode: built as `entry` says, or without one as the file's layout says
-    (for frames of frame_size); an ensemble (ViNet-E) from one file per member, in any order. InputError
-    naming the file when the files and the model disagree."""
-    paths = [paths] if isinstance(paths, str | Path) else list(paths)
-    states = [unwrap_state_dict(read_weights(path, "checkpoint")) for path in paths]
-    found = [identify_model(state, frame_size)[0] for state in states]
-    if entry is None:
-        names = sorted(e.name for e in found)
-        ensemble = next((e for e in MODELS.values() if e.members and sorted(e.members) == names), None)
-        entry = ensemble.configured(frame_size) if ensemble else found[0]
-    members = list(entry.members) or [None]
-    if entry.members and sorted(e.name for e in found) == sorted(members):  # files in any order
-        members = [e.name for e in found]
-    if len(paths) != len(members):
-        wanted = f"one checkpoint of each of {', '.join(entry.members)}" if entry.members else "one checkpoint"
-        given = ", ".join(f"{path} ({e.label})" for path, e in zip(paths, found))
-        raise InputError(f"{entry.label} takes {wanted}, got {given}")
-    model = entry.build()
-    for path, state, member in zip(paths, states, members):
-        load_state_dict_checked(getattr(model, member.replace("-", "_")) if member else model, state, str(path))
-    return entry, model.eval()
-
-
-# S3D's Kinetics weights come as one Sequential: TASED-Net's `base.<i>` and torchvision's
-# `features.<i>` number the layers identically. Index -> (our stage, index within it).
-S3D_LAYER_INDEX = {
-    **{i: ("base1", i) for i in (0, 2, 3)},
-    **{i: ("base2", i - 5) for i in (5, 6)},
-    **{i: ("base3", i - 8) for i in range(8, 13)},
-    **{i: ("base4", i - 14) for i in (14, 15)},
-}
-
-
-def _conv_norm_name(path: list[str]) -> str:
-    """Our name for torchvision's positional conv / norm path: ['1'] -> 'bn', ['1', '0'] -> 'conv_t'."""
-    if len(path) == 1:
-        return ("conv", "bn")[int(path[0])]
-    return ("conv_s", "bn_s", "conv_t", "bn_t")[2 * int(path[0]) + int(path[1])]
-
-
-def _torchvision_block_key(rest: str) -> str:
-    """Rename a key inside one torchvision S3D block, e.g. 'branch1.1.0.0.weight' -> 'branch1.1.conv_s.weight'.
-
-    torchvision's branch0 is a bare conv-norm-activation where ours is a one-block Sequential.
-    """
-    *path, leaf = rest.split(".")
-    if path[0].startswith("branch"):
-        branch, inner = path[0], path[1:]
-        if branch == "branch0":
-            inner = ["0", *inner]
-        return f"{branch}.{inner[0]}.{_conv_norm_name(inner[1:])}.{leaf}"
-    return f"{_conv_norm_name(path)}.{leaf}"
-
-
-def s3d_encoder_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Map S3D Kinetics weights (TASED-Net `base.<i>...` or torchvision `features.<i>...`, with or
-    without 'module.') to S3DEncoder names, dropping the classifier (fc / classifier)."""
-    state_dict = unwrap_state_dict(state_dict)
-    mapped = {}
-    for key, value in state_dict.items():
-        prefix, _, rest = key.partition(".")
-        if prefix in ("fc", "classifier"):
-            continue
-        if prefix not in ("base", "features"):
-            raise InputError(f"unexpected key {key!r}: not S3D Kinetics weights in TASED-Net or torchvision layout")
-        index, _, rest = rest.partition(".")
-        stage, position = S3D_LAYER_INDEX[int(index)]
-        if prefix == "features":
-            rest = _torchvision_block_key(rest)
-        mapped[f"{stage}.{position}.{rest}"] = value
-    return mapped
-
-
-def _load_part(module: nn.Module, state_dict: dict[str, torch.Tensor], path: str | Path, what: str) -> None:
-    """Load weights for a sub-network strictly; files from before PyTorch 0.4.1 lack batch-norm counters."""
-    for key, value in module.state_dict().items():
-        if key.endswith("num_batches_tracked"):
-            state_dict.setdefault(key, torch.zeros_like(value))
-    try:
-        module.load_state_dict(state_dict, strict=True)
-    except RuntimeError as error:
-        raise InputError(f"{path} does not fit {what}: {_describe_mismatch(module.state_dict(), state_dict)}") \
-            from error
-
-
-def load_s3d_weights(encoder: S3DEncoder, path: str | Path) -> None:
-    """Load S3D Kinetics-400 weights (TASED-Net's S3D_kinetics400.pt or torchvision's s3d) strictly."""
-    _load_part(encoder, s3d_encoder_state_dict(read_weights(path, "s3d")), path, "the S3D encoder")
-
-
-def load_soundnet_weights(soundnet: SoundNet, path: str | Path) -> None:
-    """Load SoundNet8 weights (soundnet8_final.pth: conv1..conv8_objs/conv8_scns, batchnorm1..7) strictly."""
-    _load_part(soundnet, unwrap_state_dict(read_weights(path, "soundnet")), path, "SoundNet8")
-
-
-def slowfast_backbone_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """SlowFastR50 names from an ACAR-Net checkpoint (`module.backbone.module.<name>`, wrapped) or a ViNet-A
-    one (`backbone.<name>`): the backbone's keys without those prefixes; the rest (heads, neck, decoder) dropped.
-    A bare SlowFastR50 state dict passes unchanged."""
-    state = unwrap_state_dict(state_dict)   # the wrappers and the leading 'module.' gone
-    if not any(key.startswith("backbone.") for key in state):
-        return state
-    return {key.removeprefix("backbone.").removeprefix("module."): value for key, value in state.items()
-            if key.startswith("backbone.")}
-
-
-def load_slowfast_weights(backbone: SlowFastR50, path: str | Path) -> None:
-    """Load ACAR-Net's SlowFast-R50 weights (the action-localisation encoder ViNet-A starts from) strictly."""
-    _load_part(backbone, slowfast_backbone_state_dict(read_weights(path, "slowfast")), path,
-               "ViNet-A's SlowFast-R50 encoder")

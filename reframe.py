@@ -29,8 +29,9 @@ acceleration term leaves steady pans untouched; the small velocity term damps dr
 clamped to the frame, its speed bounded by --max_speed (the mean of a forward and a backward rate limiter:
 no lag, never outside the frame) and rounded to even pixels (4:2:0 chroma then crops exactly).
 
-The output is H.264 (libx264, yuv420p) at the source's timestamps (same frame count and duration), with
-the source's first audio track copied packet for packet (no re-encoding).
+The output is written by media.VideoWriter: H.264 (libx264, yuv420p) at the source's timestamps (same frame
+count and duration), with the source's first audio track copied packet for packet (re-encoded to AAC only
+when the output container cannot hold its codec).
 """
 import argparse
 import functools
@@ -40,7 +41,7 @@ import re
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -54,8 +55,19 @@ from scenedetect import ContentDetector, FrameTimecode
 from tqdm import tqdm
 
 import inference
-import model
-from dataloader import IMAGE_SUFFIXES, VideoInfo, decode_video_frames, probe_video
+from dataloader import IMAGE_SUFFIXES
+from media import (
+    DEFAULT_CRF,
+    DEFAULT_PRESET,
+    VideoInfo,
+    VideoWriter,
+    decode_video_frames,
+    frames_by_index,
+    heatmap_blend,
+    probe_video,
+    read_gray,
+)
+from registry import get_entry
 from utils import PRECISIONS, InputError, atomic_path
 
 log = logging.getLogger("reframe")
@@ -318,62 +330,6 @@ def plan_path(saliency: Saliency, scenes: list[tuple[int, int]], crop: Crop, smo
 # Writing videos
 
 
-class Sink:
-    """An H.264 video (libx264, yuv420p) with the source's time base, and the source's first audio track
-    copied packet for packet, interleaved by time. A context manager: leaving it finishes the file."""
-
-    def __init__(self, path: Path, source: Path, size: tuple[int, int], crf: int, preset: str):
-        self.container = av.open(str(path), "w")
-        self.input = av.open(str(source))
-        template = self.input.streams.video[0]
-        rate = Fraction(template.average_rate or template.guessed_rate or 25).limit_denominator(100000)
-        self.video = self.container.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": preset})
-        self.video.width, self.video.height = size
-        self.video.pix_fmt = "yuv420p"
-        self.video.time_base = self.video.codec_context.time_base = template.time_base
-        sound = self.input.streams.audio[0] if self.input.streams.audio else None
-        self.audio = self.container.add_stream_from_template(sound) if sound else None
-        self.packets = (p for p in self.input.demux(sound) if p.dts is not None) if sound else iter(())
-        self.waiting: av.Packet | None = None
-        try:
-            self.container.start_encoding()
-        except (av.error.FFmpegError, ValueError) as error:
-            self.close_files()
-            raise InputError(f"cannot write the streams of {source} into a {path.suffix} file ({error}): "
-                             "choose an .mkv --output") from error
-
-    def add(self, frame: av.VideoFrame) -> None:
-        """Encode one frame (its pts in the source's time base), after the sound that comes before it."""
-        self.copy_audio(until=frame.time)
-        self.container.mux(self.video.encode(frame))
-
-    def copy_audio(self, until: float | None) -> None:
-        """Copy the source's audio packets up to `until` seconds (all of them for None)."""
-        while (packet := self.waiting or next(self.packets, None)) is not None:
-            self.waiting = None
-            if until is not None and packet.pts is not None and packet.pts * packet.time_base > until:
-                self.waiting = packet
-                return
-            packet.stream = self.audio
-            self.container.mux(packet)
-
-    def close_files(self) -> None:
-        self.container.close()
-        self.input.close()
-
-    def __enter__(self) -> "Sink":
-        return self
-
-    def __exit__(self, kind, error, trace) -> None:
-        if kind is None:
-            self.container.mux(self.video.encode())
-            self.copy_audio(until=None)
-            self.close_files()
-        else:
-            with suppress(av.error.FFmpegError, ValueError):
-                self.close_files()
-
-
 def plane(frame: av.VideoFrame, index: int) -> np.ndarray:
     """A frame's plane as a (height, line size) uint8 view."""
     data = frame.planes[index]
@@ -381,57 +337,47 @@ def plane(frame: av.VideoFrame, index: int) -> np.ndarray:
 
 
 def crop_frame(frame: av.VideoFrame, corner: tuple[int, int], size: tuple[int, int]) -> av.VideoFrame:
-    """The window of a frame, cropped in 4:2:0 (converted first if the frame is not yuv420p), same pts."""
+    """The window of a frame, cropped in 4:2:0 (converted first if the frame is not yuv420p)."""
     source = frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")
     (x, y), (width, height) = corner, size
     pieces = [plane(source, 0)[y:y + height, x:x + width]]
     pieces += [plane(source, i)[y // 2:(y + height) // 2, x // 2:(x + width) // 2] for i in (1, 2)]
     packed = np.concatenate([piece.ravel() for piece in pieces]).reshape(height * 3 // 2, width)
-    return stamped(av.VideoFrame.from_ndarray(packed, format="yuv420p"), frame)
+    return av.VideoFrame.from_ndarray(packed, format="yuv420p")
 
 
-def stamped(new: av.VideoFrame, old: av.VideoFrame) -> av.VideoFrame:
-    """`new` with the timestamps of `old`."""
-    new.pts, new.time_base, new.duration = old.pts, old.time_base, old.duration
-    return new
-
-
-def debug_frame(frame: av.VideoFrame, map_path: Path, corner: tuple[int, int], size: tuple[int, int],
-                label: str) -> av.VideoFrame:
-    """The frame under its JET heatmap (as generate's overlays), the crop box and a label; even sides."""
-    rgb = frame.to_ndarray(format="rgb24")
-    height, width = rgb.shape[:2]
-    heat = cv2.resize(cv2.imread(str(map_path), cv2.IMREAD_GRAYSCALE), (width, height))
-    coloured = cv2.cvtColor(cv2.applyColorMap(heat, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
-    picture = cv2.addWeighted(rgb, 0.5, coloured, 0.5, 0)
+def debug_picture(frame: av.VideoFrame, map_path: Path, corner: tuple[int, int], size: tuple[int, int],
+                  label: str) -> np.ndarray:
+    """The frame under its heatmap (as generate's overlays), the crop box and a label, as RGB."""
+    picture = heatmap_blend(frame.to_ndarray(format="rgb24"), read_gray(map_path))
+    height, width = picture.shape[:2]
     thickness = max(1, width // 320)
     end = (corner[0] + size[0] - 1, corner[1] + size[1] - 1)
     cv2.rectangle(picture, corner, end, (255, 255, 255), thickness)
     cv2.putText(picture, label, (4 + thickness, height - 4 - thickness), cv2.FONT_HERSHEY_SIMPLEX,
                 max(0.3, width / 1600), (255, 255, 255), thickness, cv2.LINE_AA)
-    picture = np.pad(picture, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
-    return stamped(av.VideoFrame.from_ndarray(picture, format="rgb24"), frame)
+    return picture
 
 
 def write_videos(info: VideoInfo, crop: Crop, camera: CameraPath, maps: list[Path], output_path: Path,
                  debug_path: Path | None, crf: int, preset: str) -> None:
-    """Decode the source once; write the reframed video (and the debug video) atomically."""
-    debug_size = (info.size[0] + info.size[0] % 2, info.size[1] + info.size[1] % 2)
+    """Decode the source once; write the reframed video (and the debug video) through media.VideoWriter."""
     with ExitStack() as stack:
-        output = stack.enter_context(Sink(stack.enter_context(atomic_path(output_path)), info.path, crop.size, crf,
-                                          preset))
-        debug = stack.enter_context(Sink(stack.enter_context(atomic_path(debug_path)), info.path, debug_size, crf,
-                                         preset)) if debug_path else None
+        output = stack.enter_context(VideoWriter(output_path, crop.size, source=info, crf=crf, preset=preset))
+        debug = stack.enter_context(VideoWriter(debug_path, info.size, source=info, crf=crf, preset=preset)) \
+            if debug_path else None
         count = 0
-        frames = tqdm(decode_video_frames(info.path), total=info.num_frames, desc="reframe", unit="frame",
-                      dynamic_ncols=True)
-        for index, frame in zip(range(info.num_frames), frames):
-            count = index + 1
+        frames = tqdm(frames_by_index(info), total=info.num_frames, desc="reframe", unit="frame", dynamic_ncols=True)
+        for index, frame in enumerate(frames):
+            if frame is None:   # undecodable: left out, as in the maps
+                continue
+            count += 1
             corner = crop.corner(int(camera.positions[index]))
-            output.add(crop_frame(frame, corner, crop.size))
+            output.write(crop_frame(frame, corner, crop.size), index)
             if debug:
                 scene = int(camera.scene_of[index])
-                debug.add(debug_frame(frame, maps[index], corner, crop.size, f"scene {scene} {camera.modes[scene]}"))
+                debug.write(debug_picture(frame, maps[index], corner, crop.size,
+                                          f"scene {scene} {camera.modes[scene]}"), index)
         if count != info.num_frames:
             raise InputError(f"{info.path}: decoded {count} of {info.num_frames} frames; the file may be truncated")
 
@@ -485,7 +431,7 @@ def predict_maps(video_path: Path, save_path: Path, args: argparse.Namespace) ->
     if args.onnx:
         return inference.maps_of_video(video_path, save_path, inference.onnx_predictor(args.onnx, settings), settings)
     frame_size = tuple(args.frame_size) if args.frame_size else None
-    entry = model.get_entry(args.model).configured(frame_size) if args.model else None
+    entry = get_entry(args.model).configured(frame_size) if args.model else None
     predictor = inference.build_predictor(args.file_weight, entry, frame_size, settings)
     return inference.maps_of_video(video_path, save_path, predictor, settings)
 
@@ -522,8 +468,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scene_threshold", default=27.0, type=float,
                         help="ContentDetector threshold: lower finds more cuts")
     parser.add_argument("--min_scene_len", default=0.6, type=float, help="shortest scene in seconds")
-    parser.add_argument("--crf", default=18, type=int, help="x264 quality (0-51, lower is better)")
-    parser.add_argument("--preset", default="veryfast", choices=X264_PRESETS,
+    parser.add_argument("--crf", default=DEFAULT_CRF, type=int, help="x264 quality (0-51, lower is better)")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=X264_PRESETS,
                         help="x264 preset: veryfast is twice as fast as medium for the same quality (crf) in a "
                              "file a few percent larger")
     return parser.parse_args(argv)
@@ -545,30 +491,51 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError("--smoothing must be >= 0, --max_speed > 0 and --crf in 0..51")
 
 
-def reframe(args: argparse.Namespace) -> None:
-    """Everything for one video: saliency, scenes, path, outputs, summary."""
-    check_args(args)
-    aspect = parse_aspect(args.aspect)
-    info = probe_video(args.video)
-    crop = crop_geometry(info.size, aspect, args.aspect)
+@dataclass(frozen=True)
+class ReframeOptions:
+    """How a video is reframed: the aspect ratio (W:H), the camera, the cut detection and the encoding."""
+
+    aspect: str
+    smoothing: float = 0.5        # time constant of the tracking camera in seconds
+    max_speed: float = 1.0        # source widths (heights for a vertical crop) per second
+    scene_threshold: float = 27.0
+    min_scene_len: float = 0.6    # seconds
+    crf: int = DEFAULT_CRF
+    preset: str = DEFAULT_PRESET
+
+
+def reframe_video(video: Path, maps_dir: Path, output: Path, options: ReframeOptions, path_json: Path | None = None,
+                  debug: Path | None = None) -> str:
+    """Crop `video` to options.aspect along its maps (one per frame in maps_dir) into `output`, with the crop path
+    (path_json) and the debug video when asked; the one-line summary. InputError for bad input."""
+    info = probe_video(video)
+    crop = crop_geometry(info.size, parse_aspect(options.aspect), options.aspect)
+    maps = list_maps(maps_dir, info)
+    with ThreadPoolExecutor(2) as pool:  # maps are read while the cuts are detected
+        profiles = pool.map(functools.partial(read_map_profile, axis=crop.axis), maps)
+        scenes = detect_scenes(info, options.scene_threshold, options.min_scene_len)
+        saliency = gather_saliency(maps, list(profiles), crop)
+    camera = plan_path(saliency, scenes, crop, options.smoothing, options.max_speed, info.fps)
     with ExitStack() as stack:
-        if args.maps:
-            maps_dir = Path(args.maps)
-        else:
-            save_path = args.save_path or stack.enter_context(tempfile.TemporaryDirectory(prefix="reframe."))
-            maps_dir = predict_maps(info.path, Path(save_path), args)
-        maps = list_maps(maps_dir, info)
-        with ThreadPoolExecutor(2) as pool:  # maps are read while the cuts are detected
-            profiles = pool.map(functools.partial(read_map_profile, axis=crop.axis), maps)
-            scenes = detect_scenes(info, args.scene_threshold, args.min_scene_len)
-            saliency = gather_saliency(maps, list(profiles), crop)
-        camera = plan_path(saliency, scenes, crop, args.smoothing, args.max_speed, info.fps)
-        if args.path_json:  # published when the block ends, after the videos
+        if path_json:  # published when the block ends, after the videos
             document = path_document(info, crop, scenes, camera)
-            stack.enter_context(atomic_path(Path(args.path_json))).write_text(json.dumps(document, indent=1))
-        write_videos(info, crop, camera, maps, Path(args.output), Path(args.debug) if args.debug else None, args.crf,
-                     args.preset)
-    log.info("%s", summary(info, crop, saliency, camera))
+            stack.enter_context(atomic_path(path_json)).write_text(json.dumps(document, indent=1))
+        write_videos(info, crop, camera, maps, output, debug, options.crf, options.preset)
+    return summary(info, crop, saliency, camera)
+
+
+def reframe(args: argparse.Namespace) -> None:
+    """The command line's job: the maps (given, or from a model run), then reframe_video."""
+    check_args(args)
+    options = ReframeOptions(args.aspect, args.smoothing, args.max_speed, args.scene_threshold, args.min_scene_len,
+                             args.crf, args.preset)
+    crop_geometry(probe_video(args.video).size, parse_aspect(args.aspect), args.aspect)   # refused before the model
+    with tempfile.TemporaryDirectory(prefix="reframe.") as scratch:
+        maps_dir = Path(args.maps) if args.maps else predict_maps(Path(args.video), Path(args.save_path or scratch),
+                                                                  args)
+        log.info("%s", reframe_video(Path(args.video), maps_dir, Path(args.output), options,
+                                     Path(args.path_json) if args.path_json else None,
+                                     Path(args.debug) if args.debug else None))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,11 +5,10 @@ and the tests' videos are made of them.
 `python synthetic.py [PATH]` writes the bundled sample video (extras/sample.mp4).
 """
 from dataclasses import dataclass
-from fractions import Fraction
 
-import av
 import numpy as np
 
+from media import VideoWriter
 from utils import AUDIO_RATE
 
 
@@ -59,32 +58,17 @@ def gaze_density(paths: np.ndarray, height: int, width: int, watched: int = 0,
 
 def write_video(path: str, frames: np.ndarray, fps: float, audio: np.ndarray | None = None,
                 audio_rate: int = AUDIO_RATE, channels: int = 1) -> None:
-    """Encode (N, H, W, 3) uint8 frames, and optionally float audio in [-1, 1], with PyAV.
+    """Encode (N, H, W, 3) uint8 frames, and optionally float audio in [-1, 1], with media.VideoWriter.
 
-    .mp4 gets H.264 + AAC (even sizes); .mkv / .avi get lossless FFV1 + PCM (any size), so the
-    decoded frames equal the input frames. Mono audio is copied to `channels` channels.
+    .mp4 gets H.264 + AAC; .mkv / .avi get lossless FFV1 + PCM (any size), so the decoded frames equal the
+    input frames. Mono audio is copied to `channels` channels.
     """
-    lossless = not str(path).endswith(".mp4")
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("ffv1" if lossless else "libx264", rate=Fraction(fps).limit_denominator(1000))
-        video.width, video.height = frames.shape[2], frames.shape[1]
-        video.pix_fmt = "bgr0" if lossless else "yuv420p"
-        sound = None
-        if audio is not None:
-            layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
-            sound = container.add_stream("pcm_s16le" if lossless else "aac", rate=audio_rate, layout=layout)
-        for pixels in frames:
-            container.mux(video.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
-        container.mux(video.encode())
-        if sound is not None:
-            samples = np.repeat(audio[None, :].astype(np.float32), channels, axis=0)
-            step = 1024
-            for offset in range(0, samples.shape[1], step):
-                chunk = np.ascontiguousarray(samples[:, offset:offset + step])
-                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
-                frame.rate, frame.pts = audio_rate, offset
-                container.mux(sound.encode(frame))
-            container.mux(sound.encode())
+    waveform = None if audio is None else np.repeat(audio[None, :].astype(np.float32), channels, axis=0)
+    size = (frames.shape[2], frames.shape[1])
+    with VideoWriter(path, size, fps=fps, waveform=waveform, audio_rate=audio_rate,
+                     lossless=not str(path).endswith(".mp4")) as writer:
+        for index, pixels in enumerate(frames):
+            writer.write(pixels, index)
 
 
 @dataclass(frozen=True)

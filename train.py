@@ -53,22 +53,8 @@ from dataloader import (
     SoundDataset,
     collate_clips,
 )
-from model import (
-    FUSIONS,
-    MODELS,
-    ModelEntry,
-    SlowFastR50,
-    WindowRule,
-    entry_from_flags,
-    get_entry,
-    identify_model,
-    load_s3d_weights,
-    load_slowfast_weights,
-    load_soundnet_weights,
-    load_state_dict_checked,
-    read_weights,
-    unwrap_state_dict,
-)
+from model import SlowFastR50
+from registry import FUSIONS, MODELS, ModelEntry, WindowRule, entry_from_flags, get_entry, identify_model
 from utils import (
     PRECISIONS,
     InputError,
@@ -78,6 +64,14 @@ from utils import (
     remove_stale_temporaries,
     resize_map,
     str2bool,
+)
+from weights import (
+    load_s3d_weights,
+    load_slowfast_weights,
+    load_soundnet_weights,
+    load_state_dict_checked,
+    read_weights,
+    unwrap_state_dict,
 )
 
 log = logging.getLogger("train")
@@ -290,8 +284,6 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError(f"--dataset {args.dataset} needs --val_path_data (the validation folder)")
     if args.dataset == "SoundDataset" and args.split not in (1, 2, 3):
         raise InputError(f"--split must be 1, 2 or 3, got {args.split}")
-    if args.frame_size and any(n <= 0 or n % 32 for n in args.frame_size):
-        raise InputError(f"--frame_size must be two positive multiples of 32, got {args.frame_size}")
     for name in ("batch_size", "accum_steps", "clips_per_video", "log_interval", "step_size"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise InputError(f"--{name} must be at least 1, got {getattr(args, name)}")

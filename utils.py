@@ -1,11 +1,13 @@
 """Facts shared by every script (input size, clip length, normalisation, audio scale) and small helpers."""
 import argparse
 import contextlib
+import importlib
 import io
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import cv2
 import numpy as np
@@ -47,6 +49,14 @@ class InputError(Exception):
         # ("Caught InputError in DataLoader worker process 0. Original Traceback ..."): keep the message line.
         text = super().__str__()
         return text.strip().splitlines()[-1].split("InputError: ", 1)[-1] if "Original Traceback" in text else text
+
+
+def require(module: str, requirements: str) -> ModuleType:
+    """Import an optional package; InputError saying which requirements file installs it when it is missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise InputError(f"{module} is not installed: pip install -r {requirements}") from error
 
 
 def str2bool(value: str) -> bool:

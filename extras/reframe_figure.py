@@ -11,11 +11,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
 import reframe
+from media import frames_by_index, probe_video
 from synthetic import SAMPLE, gaze_density, sample_paths
 from utils import atomic_write_bytes, encode_map
 
@@ -32,10 +32,9 @@ def write_gaze_maps(folder: Path) -> None:
 
 def frame_at(path: Path, index: int) -> np.ndarray:
     """Frame `index` of a video as RGB."""
-    with av.open(str(path)) as container:
-        for number, frame in enumerate(container.decode(video=0)):
-            if number == index:
-                return frame.to_ndarray(format="rgb24")
+    for number, frame in enumerate(frames_by_index(probe_video(path))):
+        if number == index and frame is not None:
+            return frame.to_ndarray(format="rgb24")
     raise ValueError(f"{path} has no frame {index}")
 
 
@@ -54,10 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         write_gaze_maps(tmp / "maps")
-        status = reframe.main(["--video", str(sample), "--aspect", "9:16", "--maps", str(tmp / "maps"),
-                               "--output", str(tmp / "reframed.mp4"), "--path_json", str(tmp / "path.json")])
-        if status:
-            return status
+        reframe.reframe_video(sample, tmp / "maps", tmp / "reframed.mp4", reframe.ReframeOptions("9:16"),
+                              tmp / "path.json")
         document = json.loads((tmp / "path.json").read_text())
         corner = document["frames"][FRAME]
         box = (corner["x"], corner["y"], document["crop"]["width"], document["crop"]["height"])

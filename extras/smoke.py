@@ -7,7 +7,7 @@ import time
 import numpy as np
 import torch
 
-from model import MODELS
+from registry import MODELS
 from synthetic import disc_paths, render_frames, soundtrack
 from utils import AUDIO_SCALE, audio_buffer_length
 

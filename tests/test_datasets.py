@@ -19,12 +19,12 @@ from dataloader import (
     collate_clips,
     frame_audio_windows,
     frame_tensor,
-    load_wav,
     read_fixations,
     read_image,
     resize_fixations,
 )
 from extras.make_datasets import PITCHES, write_audio_visual, write_dhf1k, write_hollywood
+from media import load_wav
 from utils import InputError, audio_buffer_length
 
 SIZE = (32, 64)

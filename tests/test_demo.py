@@ -26,7 +26,8 @@ import torch
 from conftest import ROOT, deterministic_weights
 from PIL import Image
 
-from model import MODELS, VideoAudioSaliencyModel
+from model import VideoAudioSaliencyModel
+from registry import MODELS
 from utils import atomic_path
 
 SAMPLE = ROOT / "extras" / "sample.mp4"

@@ -8,7 +8,7 @@ import os
 import stat
 import sys
 import textwrap
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -22,9 +22,9 @@ from PIL import Image
 import export
 import generate_result
 import reframe
+from backends import OnnxBackend
 from dataloader import frame_tensor
-from inference import Settings, run_model
-from model import MODELS, ModelEntry, WindowRule
+from registry import MODELS, ModelEntry, WindowRule
 from synthetic import disc_paths, render_frames, write_video
 from utils import InputError, audio_buffer_length
 
@@ -43,19 +43,21 @@ CASES = {
     "avinet-tokens": (SMALL, "2", []),
     "vinet-s": ((224, 384), "dynamic", []),
     "avinet": ((224, 384), "1", []),
+    "vinet-a": (SMALL, "1", []),
+    "vinet-e": (SMALL, "1", []),      # one file of each member; two clip inputs
 }
 UMASK = 0o027
 
 
 @dataclass
 class Exported:
-    """One exported case: the model exported, its file, what main logged, the file opened by OnnxModel."""
+    """One exported case: the model exported, its file, what main logged, the file opened by OnnxBackend."""
 
     entry: ModelEntry
     model: torch.nn.Module
     path: Path
     messages: list[str]
-    onnx_model: export.OnnxModel     # its one onnxruntime session
+    onnx_model: OnnxBackend          # its one onnxruntime session
 
 
 class Messages(logging.Handler):
@@ -74,20 +76,23 @@ def export_case(folder: Path, name: str, precision: str) -> Exported:
     frame_size, batch, flags = CASES[name]
     entry = MODELS[name].configured(frame_size)
     model = deterministic_weights(entry.build())
-    checkpoint, output = folder / f"{name}.pt", folder / f"{name}.onnx"
-    torch.save(model.state_dict(), checkpoint)
+    output = folder / f"{name}.onnx"
+    checkpoints = [folder / f"{part.name}.pt" for part in entry.parts]
+    for part, checkpoint in zip(entry.parts, checkpoints):
+        torch.save((getattr(model, part.name.replace("-", "_")) if entry.members else model).state_dict(), checkpoint)
     messages, logger, mask = Messages(), logging.getLogger("export"), os.umask(UMASK)
     logger.addHandler(messages)
     logger.setLevel(logging.INFO)
     try:
-        status = export.main(["--file_weight", str(checkpoint), "--output", str(output), "--batch", batch,
+        status = export.main(["--file_weight", *map(str, checkpoints), "--output", str(output), "--batch", batch,
                               "--precision", precision, "--frame_size", *map(str, frame_size), *flags])
     finally:
         os.umask(mask)
         logger.removeHandler(messages)
-    checkpoint.unlink()
+    for checkpoint in checkpoints:
+        checkpoint.unlink()
     assert status == 0, messages.lines
-    return Exported(entry, model, output, messages.lines, export.OnnxModel(output))
+    return Exported(entry, model, output, messages.lines, OnnxBackend(output))
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +109,11 @@ def exported(tmp_path_factory):
 
 
 def inputs_of(entry: ModelEntry, batch: int = 1) -> list[torch.Tensor]:
-    """Deterministic inputs of the entry's shapes, each sample its own (clip seeds 3, 4, ..., audio seeds 1, 2, ...)."""
-    clip = [detweights.clip_input((1, 3, entry.clip_length, *entry.frame_size), seed=3 + i) for i in range(batch)]
-    inputs = [torch.from_numpy(np.concatenate(clip))]
+    """Deterministic inputs of the entry's shapes, each sample its own (clip seeds 3, 4, ..., audio seeds 1, 2, ...);
+    one clip per part of an ensemble."""
+    inputs = [torch.from_numpy(np.concatenate([detweights.clip_input((1, 3, part.clip_length, *part.frame_size),
+                                                                     seed=3 + i + 10 * k) for i in range(batch)]))
+              for k, part in enumerate(entry.parts)]
     if entry.takes_audio:
         shape = (1, 1, audio_buffer_length(entry.clip_length), 1)
         audio = [detweights.audio_input(shape, seed=1 + i) for i in range(batch)]
@@ -138,7 +145,8 @@ def test_export_is_checked_described_and_matches_pytorch(exported, name):
     entry = result.entry
     onnx.checker.check_model(str(result.path))
     meta = result.onnx_model.metadata
-    assert (meta["model"], meta["label"], meta["checkpoint"]) == (name, entry.label, f"{name}.pt")
+    checkpoints = " ".join(f"{part.name}.pt" for part in entry.parts)
+    assert (meta["model"], meta["label"], meta["checkpoint"]) == (name, entry.label, checkpoints)
     assert json.loads(meta["frame_size"]) == list(frame_size) and meta["clip_length"] == str(entry.clip_length)
     assert tuple(json.loads(meta["mean"])) == entry.mean and tuple(json.loads(meta["std"])) == entry.std
     assert WindowRule(**json.loads(meta["window"])) == entry.window and "reverse_start" in meta["window_rule"]
@@ -146,13 +154,26 @@ def test_export_is_checked_described_and_matches_pytorch(exported, name):
     assert (meta["precision"], meta["batch"]) == ("fp32", batch)
     assert ("audio_samples" in meta) == entry.takes_audio
     session = result.onnx_model.session
-    assert [node.name for node in session.get_inputs()] == (["clip", "audio"] if entry.takes_audio else ["clip"])
+    assert [node.name for node in session.get_inputs()] == {"vinet-e": ["clip_vinet_s", "clip_vinet_a"]}.get(
+        name, ["clip", "audio"] if entry.takes_audio else ["clip"])
+    assert ("members" in meta) == bool(entry.members)
     assert session.get_outputs()[0].name == "saliency"
     assert largest_difference(result, inputs_of(entry, int(batch) if batch.isdigit() else 1)) < 1e-4
     assert result.onnx_model.entry == entry
     assert result.messages[-1].startswith(f"wrote {result.path}")
     verified = [float(line.split()[-1]) for line in result.messages if "max |difference|" in line]   # --verify
     assert len(verified) == ("--verify" in flags) and all(value < 1e-4 for value in verified)
+
+
+def test_an_ensembles_file_describes_each_members_clip(exported):
+    meta = exported("vinet-e").onnx_model.metadata
+    members = json.loads(meta["members"])
+    assert [(m["model"], m["input"], m["frame_size"], m["clip_length"]) for m in members] == [
+        ("vinet-s", "clip_vinet_s", list(SMALL), 32), ("vinet-a", "clip_vinet_a", list(SMALL), 32)]
+    assert [WindowRule(**m["window"]) for m in members] == [MODELS["vinet-s"].window, MODELS["vinet-a"].window]
+    assert members[1]["window"] == {"length": 32, "stride": 2, "centred": True, "reverse_start": True}
+    assert (members[1]["mean"], members[1]["std"]) == ([0.45] * 3, [0.225] * 3)
+    assert "one clip input per member" in meta["clip"]
 
 
 def test_the_file_is_written_atomically_with_the_umasks_permissions(exported):
@@ -170,7 +191,8 @@ def test_a_dynamic_batch_file_runs_any_batch_and_serves_the_engine(exported, nam
     inputs = inputs_of(result.entry, batch=2)
     expected = pytorch_maps(result, inputs)
     assert result.onnx_model.batch is None and largest_difference(result, inputs, expected) < 1e-4
-    maps = run_model(result.onnx_model, inputs, Settings(batch_size=2))   # channels-last inputs, inference mode
+    maps = result.onnx_model([x.contiguous(memory_format=torch.channels_last_3d) if x.dim() == 5 else x
+                              for x in inputs])   # as the engine's inputs may be laid out
     assert maps.dtype == np.float32 and np.abs(maps - expected).max() < 1e-4
 
 
@@ -180,8 +202,7 @@ def test_a_fixed_batch_file_has_that_batch_and_onnx_model_splits_and_pads_to_it(
     assert onnx_model.batch == 2 and [node.shape[0] for node in onnx_model.session.get_inputs()] == [2, 2]
     first_two = onnx_model.session.run(["saliency"], {"clip": clip[:2].numpy(), "audio": audio[:2].numpy()})[0]
     last_twice = onnx_model.session.run(["saliency"], {"clip": clip[[2, 2]].numpy(), "audio": audio[[2, 2]].numpy()})[0]
-    with torch.inference_mode():
-        maps = onnx_model(clip, audio).numpy()
+    maps = onnx_model([clip, audio])
     np.testing.assert_allclose(maps, np.concatenate([first_two, last_twice[:1]]), rtol=0, atol=1e-6)
 
 
@@ -201,26 +222,19 @@ def error_lines(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-@pytest.fixture
-def ensemble(monkeypatch) -> str:
-    """An ensemble in the registry (vinet-e when it is there, a stand-in otherwise)."""
-    if not any(entry.members for entry in MODELS.values()):
-        monkeypatch.setitem(MODELS, "vinet-e", replace(MODELS["vinet-s"], name="vinet-e", members=("vinet-s", "vinet")))
-    return next(name for name, entry in MODELS.items() if entry.members)
-
-
-@pytest.mark.parametrize("case", ["no_weights", "ensemble", "unwritable", "weights_and_untrained"])
-def test_bad_input_gets_one_line_and_exit_2(tmp_path, caplog, ensemble, case):
+@pytest.mark.parametrize("case", ["no_weights", "frame_size", "unwritable", "weights_and_untrained"])
+def test_bad_input_gets_one_line_and_exit_2(tmp_path, caplog, case):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     output = blocker / "model.onnx" if case == "unwritable" else tmp_path / "model.onnx"
-    flags = {"no_weights": ["--model", "vinet"], "ensemble": ["--model", ensemble, "--untrained"],
+    flags = {"no_weights": ["--model", "vinet"],
+             "frame_size": ["--model", "vinet-a", "--untrained", "--frame_size", "30", "64"],
              "unwritable": ["--model", "vinet", "--untrained", "--frame_size", "32", "32"],
              "weights_and_untrained": ["--file_weight", str(blocker), "--untrained"]}[case]
     assert export.main([*flags, "--output", str(output)]) == 2
     lines = error_lines(caplog)
     assert len(lines) == 1 and "\n" not in lines[0], lines
-    expected = {"no_weights": "--untrained", "ensemble": "export each member separately",
+    expected = {"no_weights": "--untrained", "frame_size": "vinet-a takes heights and widths that are multiples of 4",
                 "unwritable": "cannot write --output", "weights_and_untrained": "not both"}[case]
     assert expected in lines[0]
     assert not output.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
@@ -248,10 +262,32 @@ def test_the_engine_runs_an_exported_file_as_the_checkpoint(exported, tmp_path):
     assert len(list((tmp_path / "reframe_maps" / "v").iterdir())) == 12
 
 
+@pytest.mark.parametrize("name", ["vinet-a", "vinet-e"])
+def test_the_engine_runs_vinet_plus_plus_files_as_their_checkpoints(exported, tmp_path, name):
+    """generate_result.py --onnx with ViNet-A's (looking ahead) and ViNet-E's (two clips) files: the maps within one
+    gray level of the checkpoints'."""
+    result = exported(name)
+    checkpoints = []
+    for part in result.entry.parts:
+        checkpoints.append(tmp_path / f"{part.name}.pt")
+        member = getattr(result.model, part.name.replace("-", "_")) if result.entry.members else result.model
+        torch.save(member.state_dict(), checkpoints[-1])
+    write_video(str(tmp_path / "v.mkv"), render_frames(disc_paths(6, 72, 128, seed=3), 72, 128, seed=3), 10.0)
+    common = ["--video", str(tmp_path / "v.mkv")]
+    assert generate_result.main([*common, "--onnx", str(result.path), "--save_path", str(tmp_path / "onnx")]) == 0
+    assert generate_result.main([*common, "--file_weight", *map(str, checkpoints), "--frame_size", *map(str, SMALL),
+                                 "--save_path", str(tmp_path / "torch")]) == 0
+    names = sorted(p.name for p in (tmp_path / "torch" / "v").iterdir())
+    assert len(names) == 6
+    for file_name in names:
+        a, b = (np.asarray(Image.open(tmp_path / run / "v" / file_name), np.int16) for run in ("onnx", "torch"))
+        assert np.abs(a - b).max() <= 1 and a.std() > 1, file_name
+
+
 def test_onnx_model_without_onnxruntime_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(InputError, match=r"pip install -r requirements-onnx.txt"):
-        export.OnnxModel(tmp_path / "model.onnx")
+        OnnxBackend(tmp_path / "model.onnx")
 
 
 # ---- the docstring's example, which needs nothing of this project --------------------------------

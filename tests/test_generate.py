@@ -8,19 +8,19 @@ import sys
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 import pytest
 import torch
 from conftest import deterministic_weights, save_frames, scene
 from PIL import Image
-from torchvision import transforms
-from torchvision import utils as tv_utils
 
 import generate_result
 import generate_result_audio_visual
-from dataloader import decode_audio, frame_tensor
-from model import VideoAudioSaliencyModel, VideoSaliencyModel, ViNetA, ViNetE, WindowRule
+from benchmark import original_loop
+from dataloader import frame_tensor
+from media import decode_audio
+from model import VideoAudioSaliencyModel, VideoSaliencyModel, ViNetA, ViNetE
+from registry import WindowRule
 from synthetic import write_video
 from utils import IMAGENET_MEAN, IMAGENET_STD, VINET_A_MEAN, VINET_A_STD, postprocess_map
 
@@ -45,35 +45,6 @@ def avinet_weights(tmp_path_factory) -> Path:
 
 def read_maps(folder: Path) -> list[np.ndarray]:
     return [np.asarray(Image.open(p)) for p in sorted(folder.iterdir())]
-
-
-# ---- the original's loop, written from its description, as the reference --------------------
-
-def original_maps(model: torch.nn.Module, frame_paths: list[Path], clip_size: int) -> dict[str, np.ndarray]:
-    """The seed's generate_result loop: windows of the last T frames, the first T-1 frames from the
-    reversed clips, PIL resize + ToTensor + Normalize, cv2 resize + 11x11 blur, make_grid
-    normalisation and round(x * 255 + 0.5)."""
-    transform = transforms.Compose([transforms.Resize(SMALL), transforms.ToTensor(),
-                                    transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-    images = [Image.open(p).convert("RGB") for p in frame_paths]
-    tensors = [transform(image) for image in images]
-    out = {}
-
-    def save(clip: torch.Tensor, index: int) -> None:
-        with torch.no_grad():
-            saliency = model(clip).numpy()[0]
-        width, height = images[index].size
-        blurred = torch.FloatTensor(cv2.GaussianBlur(cv2.resize(saliency, (width, height)), (11, 11), 0))
-        grid = tv_utils.make_grid(blurred, normalize=True)
-        gray = torch.round(grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0)).to(torch.uint8).numpy()[:, :, 0]
-        out[frame_paths[index].name] = gray
-
-    for i in range(clip_size - 1, len(tensors)):
-        clip = torch.stack(tensors[i - clip_size + 1:i + 1], 1)[None]
-        save(clip, i)
-        if i < 2 * clip_size - 2:
-            save(clip.flip(2), i - clip_size + 1)
-    return out
 
 
 def window_frames(index: int, num_frames: int, clip_size: int) -> list[int]:
@@ -113,7 +84,7 @@ def test_frame_folders_give_the_originals_maps(tmp_path, vinet_weights):
 
     model = VideoSaliencyModel(num_clips=8)
     model.load_state_dict(torch.load(vinet_weights, weights_only=True))
-    want = original_maps(model.eval(), sorted((tmp_path / "data" / "v1" / "images").iterdir()), 8)
+    want = original_loop(model.eval(), sorted((tmp_path / "data" / "v1" / "images").iterdir()), 8, SMALL)
     got = sorted((tmp_path / "out" / "v1").iterdir())
     assert [p.name for p in got] == sorted(want) == [f"{i:04d}.png" for i in range(1, 18)]
     for path in got:

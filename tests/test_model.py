@@ -7,10 +7,10 @@ import torch
 import torchvision
 from conftest import deterministic_weights, detweights, golden_state_dict
 
-import inference
+import backends
 import model
+import weights
 from model import (
-    MODELS,
     S3DEncoder,
     SoundNet,
     VideoAudioSaliencyFusionModel,
@@ -18,11 +18,10 @@ from model import (
     VideoSaliencyModel,
     decoder_layout,
     encoder_grid,
-    load_checkpoint,
-    load_s3d_weights,
-    load_soundnet_weights,
 )
+from registry import MODELS
 from utils import InputError, audio_buffer_length
+from weights import load_checkpoint, load_s3d_weights, load_soundnet_weights
 
 SMALL = (64, 96)
 # The original's variants: registry name -> the golden layout (tests/golden/spec_<layout>.json)
@@ -68,8 +67,6 @@ def test_vinet_s_reproduces_the_authors_output(golden_dir):
     assert np.abs(out - want).max() <= 1e-4
 
 
-@pytest.mark.xfail(strict=True, reason="ViNet-A's forward pass does not yet reproduce the authors' (README, ViNet++: "
-                                        "what is and is not verified); this turns into a failure once it does")
 def test_vinet_a_reproduces_the_authors_output(golden_dir):
     m = model.ViNetA().eval()
     state = golden_state_dict("vinet_a")
@@ -300,7 +297,7 @@ def test_checkpoints_are_read_with_weights_only(tmp_path):
 @pytest.mark.parametrize("name", ["vinet-clip8", "avinet-tokens"])
 def test_folding_batch_norm_keeps_the_function(name):
     m = small_variant(name)
-    fused = model.fuse_batchnorm(m)
+    fused = backends.fuse_batchnorm(m)
     assert not any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm) for x in fused.modules())
     assert any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm) for x in m.modules()), "the original is kept"
     num_clips = 8 if name == "vinet-clip8" else 32
@@ -315,10 +312,9 @@ def test_vinet_a_as_the_engine_runs_it_and_its_clip_check():
     m = small_variant("vinet-a")
     assert sum(p.numel() for p in m.parameters()) == 38_693_241   # 148 MB in float32, as released
     clip = torch.from_numpy(detweights.clip_input((2, 3, 32, *SMALL), seed=6))
-    settings = inference.Settings(batch_size=2)         # batch norm folded, channels-last, batched
-    engine = inference.prepare_model(m, settings)
-    assert not any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm) for x in engine.modules())
-    got = inference.run_model(engine, [clip], settings)
+    backend = backends.TorchBackend(m, backends.Settings(batch_size=2))   # batch norm folded, channels-last, batched
+    assert not any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm) for x in backend.model.modules())
+    got = backend([clip])
     with torch.no_grad():
         want = m(clip).numpy()
     assert want.std() > 1e-3 and np.abs(got - want).max() < 1e-4
@@ -345,10 +341,28 @@ def test_acar_net_slowfast_weights_load_into_vinet_a_and_a_missing_key_is_named(
     path = tmp_path / "AVA_SLOWFAST_R50_ACAR_HR2O.pth.tar"
     torch.save({"epoch": 7, "state_dict": acar}, path)
     target = model.SlowFastR50()
-    model.load_slowfast_weights(target, path)
+    weights.load_slowfast_weights(target, path)
     assert all(torch.equal(target.state_dict()[k], acar[f"module.backbone.module.{k}"]) for k in source)
     del acar["module.backbone.module.fast_conv1.weight"]
     torch.save({"state_dict": acar}, path)
     with pytest.raises(InputError, match=r"AVA_SLOWFAST_R50_ACAR_HR2O.pth.tar does not fit ViNet-A's SlowFast-R50 "
                                          r"encoder: missing \(1\): fast_conv1.weight"):
-        model.load_slowfast_weights(target, path)
+        weights.load_slowfast_weights(target, path)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_entry_says_which_frame_sizes_it_accepts(name):
+    entry = MODELS[name]
+    assert entry.configured().frame_size == entry.frame_size        # its own size
+    multiple = max(part.size_multiple for part in entry.parts)
+    assert entry.configured((2 * multiple, 3 * multiple)).frame_size == (2 * multiple, 3 * multiple)
+    for bad in ((multiple + 2, 2 * multiple), (2 * multiple, 0)):
+        with pytest.raises(InputError, match=rf"^--frame_size {bad[0]} {bad[1]}: {name} takes heights and widths "
+                                             rf"that are multiples of {multiple} "):
+            entry.configured(bad)
+
+
+def test_vinet_a_maps_any_multiple_of_4_to_its_own_size():
+    m = MODELS["vinet-a"].configured((36, 52)).build().eval()
+    with torch.no_grad():
+        assert m(torch.zeros(1, 3, 32, 36, 52)).shape == (1, 36, 52)

@@ -13,8 +13,9 @@ import train
 from dataloader import VALIDATION, DHF1KDataset
 from extras.learning_evidence import centre_bias_scores, sounding
 from extras.make_datasets import write_audio_visual, write_dhf1k
-from model import VideoAudioSaliencyModel, VideoSaliencyModel, ViNetA, load_checkpoint
+from model import VideoAudioSaliencyModel, VideoSaliencyModel, ViNetA
 from utils import InputError
+from weights import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_SIZE = (36, 64)
@@ -78,11 +79,22 @@ def test_loss_flags_add_to_or_drop_from_the_models_recipe(flags, terms, batch_si
     assert set(config.optim.loss_weights) == terms and config.data.batch_size == batch_size
 
 
+def test_each_model_trains_at_the_sizes_its_entry_accepts():
+    flags = ["--train_path_data", "x", "--val_path_data", "y", "--frame_size"]
+    assert train.config_from_args(train.parse_args([*flags, "256", "456", "--model", "vinet-a"])).model.frame_size \
+        == (256, 456)   # ViNet-A's own size, not a multiple of 32
+    assert train.config_from_args(train.parse_args([*flags, "64", "96"])).model.frame_size == (64, 96)
+    with pytest.raises(InputError, match=r"^--frame_size 30 64: vinet-a takes heights and widths that are multiples "
+                                         r"of 4 \(vinet-a's own size: 256 456\)$"):
+        train.config_from_args(train.parse_args([*flags, "30", "64", "--model", "vinet-a"]))
+
+
 @pytest.mark.parametrize("extra,message", [
     (["--train_path_data", "/nowhere"], "error: dataset folder not found: /nowhere"),
     (["--precision", "fp16", "--device", "cpu"], "error: --precision fp16 needs a CUDA device"),
     (["--use_sound", "True"], "error: --use_sound True needs --dataset SoundDataset"),
-    (["--frame_size", "30", "64"], "error: --frame_size must be two positive multiples of 32"),
+    (["--frame_size", "30", "64"], "error: --frame_size 30 64: vinet-clip8 takes heights and widths that are "
+                                   "multiples of 32 (vinet-clip8's own size: 224 384)"),
     (["--kldiv", "False", "--cc", "False"], "error: no loss term chosen"),
     (["--resume"], "error: nothing to resume: "),
 ])

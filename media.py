@@ -1,0 +1,324 @@
+"""Video and audio files: probing, decoding and writing, all through PyAV. The one module that opens them.
+
+Reading: probe_video (frame timestamps, rate, size, sound), decode_video_frames / frames_by_index (frames
+in presentation order, a frame that cannot be decoded reported as missing), decode_audio / load_wav (mono,
+scaled to SoundNet's range, resampled when asked).
+
+Writing: VideoWriter, the one writer of every video the project makes (overlays, reframed cuts, debug
+videos, the synthetic sample, the benchmark's workload). Its policy:
+- H.264 (libx264, yuv420p, --crf 18 and preset veryfast unless asked otherwise); odd frame sides are
+  padded by one edge pixel (4:2:0 needs even sides). `lossless` writes FFV1 + PCM instead (the tests'
+  videos, whose decoded frames must equal what was written).
+- Timestamps: with a source video, frame i keeps the source's timestamp of frame i in the source's time
+  base (variable frame rates and the duration survive); without one, a constant rate.
+- Sound: the source's first audio track copied packet for packet, interleaved by time (no re-encoding);
+  when the output container cannot hold that codec, re-encoded to AAC. A waveform given instead (the
+  synthetic videos) is encoded to AAC (PCM when lossless).
+- Written to a hidden temporary file and renamed when complete (utils.atomic_path).
+"""
+from collections.abc import Iterator
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from utils import AUDIO_SCALE, InputError, atomic_path
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
+DEFAULT_CRF = 18
+DEFAULT_PRESET = "veryfast"   # twice as fast as medium for the same quality (crf), a file a few percent larger
+AUDIO_CHUNK = 1024            # samples per encoded audio frame of a waveform
+# Audio codecs each output container holds as they are (copied); any other is re-encoded to AAC. None: all.
+COPYABLE_AUDIO = {".mp4": {"aac", "mp3", "ac3", "eac3", "alac"},
+                  ".mov": {"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le"}, ".mkv": None}
+
+# ----------------------------------------------------------------------------------------------
+# Audio
+
+
+@dataclass
+class Audio:
+    """A mono waveform scaled to SoundNet's range, its sample rate, and the time of its first sample."""
+
+    samples: np.ndarray  # float32, in [-AUDIO_SCALE, AUDIO_SCALE]
+    rate: int
+    start_time: float = 0.0
+
+
+def decode_audio(path: str | Path, rate: int | None = None) -> Audio | None:
+    """The first audio track of any file PyAV reads, downmixed to mono (the mean of its channels) and
+    scaled to +-256; resampled to `rate` when given, else at its own rate. None when the file has no
+    audio track."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                return None
+            stream = container.streams.audio[0]
+            out_rate = rate or stream.rate
+            resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=out_rate)
+            chunks, start_time = [], None
+            for frame in container.decode(stream):
+                if start_time is None and frame.time is not None:
+                    start_time = frame.time
+                chunks += [chunk.to_ndarray().mean(axis=0) for chunk in resampler.resample(frame)]
+            chunks += [chunk.to_ndarray().mean(axis=0) for chunk in resampler.resample(None)]
+    except (av.error.FFmpegError, OSError) as error:
+        raise InputError(f"cannot decode audio of {path}: {error}") from error
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    if samples.size == 0:
+        raise InputError(f"the audio track of {path} is empty")
+    samples = samples.astype(np.float32, copy=False)
+    samples *= np.float32(AUDIO_SCALE)   # in place: an hour of sound is 320 MB
+    return Audio(samples, out_rate, start_time or 0.0)
+
+
+def load_wav(path: str | Path) -> Audio:
+    """A dataset's .wav at its own sample rate, as the original reads it; InputError if missing/empty."""
+    if not Path(path).is_file():
+        raise InputError(f"audio file not found: {path}")
+    audio = decode_audio(path)
+    if audio is None:
+        raise InputError(f"{path} has no audio track")
+    return audio
+
+
+# ----------------------------------------------------------------------------------------------
+# Video: probing and decoding
+
+
+@dataclass
+class VideoInfo:
+    """What inference needs to know of a video file before decoding its frames."""
+
+    path: Path
+    frame_times: np.ndarray  # presentation time of each frame in seconds, from the stream's timestamps
+    fps: float
+    size: tuple[int, int]    # (width, height)
+    pts: np.ndarray          # each frame's timestamp in the stream's time base, ascending
+    time_base: Fraction = Fraction(1, 90000)
+    has_audio: bool = False
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frame_times)
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Frame timestamps (from the packets, so variable frame rate works), rate and size of a video."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"video not found: {path}")
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise InputError(f"unsupported video file {path}: expected one of {', '.join(VIDEO_SUFFIXES)}")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"{path} has no video track")
+            stream = container.streams.video[0]
+            pts = sorted(packet.pts for packet in container.demux(stream) if packet.pts is not None)
+            rate = stream.average_rate or stream.guessed_rate
+            size = (stream.codec_context.width, stream.codec_context.height)
+            time_base = stream.time_base
+            has_audio = bool(container.streams.audio)
+    except av.error.FFmpegError as error:
+        raise InputError(f"cannot read video {path}: {error}") from error
+    if not pts:
+        raise InputError(f"{path} has no video frames")
+    pts = np.asarray(pts, dtype=np.int64)
+    times = pts.astype(np.float64) * float(time_base)
+    if rate:
+        fps = float(rate)
+    elif len(times) > 1 and times[-1] > times[0]:
+        fps = (len(times) - 1) / (times[-1] - times[0])
+    else:
+        fps = 25.0
+    return VideoInfo(path, times, fps, size, pts, Fraction(time_base), has_audio)
+
+
+def decode_video_frames(path: str | Path) -> Iterator[av.VideoFrame]:
+    """Yield the decoded frames of a video's first video track, in presentation order; a packet the decoder
+    rejects (corrupt data) is skipped, so its frame is missing (frames_by_index places the others)."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for packet in container.demux(stream):
+                try:
+                    yield from packet.decode()
+                except av.error.InvalidDataError:
+                    continue
+    except av.error.FFmpegError as error:
+        raise InputError(f"cannot decode video {path}: {error}") from error
+
+
+def frames_by_index(info: VideoInfo) -> Iterator[av.VideoFrame | None]:
+    """Every frame of a video in presentation order, frame i at info.pts[i]; None for a frame that could not
+    be decoded (its packet was corrupt, or the file ends early)."""
+    expected = 0
+    for frame in decode_video_frames(info.path):
+        index = expected if frame.pts is None else int(np.searchsorted(info.pts, frame.pts))
+        if index >= info.num_frames or index < expected:
+            continue
+        yield from [None] * (index - expected)
+        yield frame
+        expected = index + 1
+    yield from [None] * (info.num_frames - expected)
+
+
+# ----------------------------------------------------------------------------------------------
+# Pictures written over frames
+
+
+def heatmap_blend(rgb: np.ndarray, gray: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """An RGB frame under a map coloured with OpenCV's JET colormap (resized to the frame), blended at alpha."""
+    height, width = rgb.shape[:2]
+    if gray.shape != (height, width):
+        gray = cv2.resize(gray, (width, height), interpolation=cv2.INTER_LINEAR)
+    coloured = cv2.cvtColor(cv2.applyColorMap(gray, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    return cv2.addWeighted(rgb, 1 - alpha, coloured, alpha, 0)
+
+
+def read_gray(path: str | Path) -> np.ndarray:
+    """An 8-bit grayscale map file; InputError naming it when it cannot be read."""
+    gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if gray is None:
+        raise InputError(f"cannot read map {path}: not an image; remake the maps")
+    return gray
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+
+
+class VideoWriter:
+    """The one video writer (see the module's policy). A context manager:
+
+        with VideoWriter(path, (width, height), source=info) as writer:
+            writer.write(rgb_or_frame, index)      # frame `index` of the source (or of the constant rate)
+
+    Pictures are (height, width, 3) uint8 RGB arrays, or av.VideoFrames of the written size."""
+
+    def __init__(self, path: str | Path, size: tuple[int, int], source: VideoInfo | None = None,
+                 fps: float | None = None, waveform: np.ndarray | None = None, audio_rate: int = 0,
+                 crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET, lossless: bool = False):
+        if source is None and fps is None:
+            raise ValueError("VideoWriter needs a source video or a frame rate")
+        self.path, self.source, self.lossless = Path(path), source, lossless
+        self.size = size if lossless else (size[0] + size[0] % 2, size[1] + size[1] % 2)
+        self.rate = Fraction(fps or source.fps).limit_denominator(100000)
+        self.waveform, self.audio_rate = waveform, audio_rate    # (channels, samples) in [-1, 1]
+        self.x264 = {"crf": str(crf), "preset": preset}
+        self.stack = ExitStack()
+        self.container = self.input = None
+
+    def __enter__(self) -> "VideoWriter":
+        temporary = self.stack.enter_context(atomic_path(self.path))
+        try:
+            self._open(temporary)
+        except BaseException:
+            self._close_files()
+            self.stack.close()
+            raise
+        return self
+
+    def _open(self, target: Path) -> None:
+        self.container = av.open(str(target), "w")
+        self.input = av.open(str(self.source.path)) if self.source and self.source.has_audio else None
+        copy_audio = False
+        if self.input is not None:
+            copyable = COPYABLE_AUDIO.get(self.path.suffix.lower(), set())
+            copy_audio = copyable is None or self.input.streams.audio[0].codec_context.name in copyable
+        codec, options = ("ffv1", {}) if self.lossless else ("libx264", self.x264)
+        self.video = self.container.add_stream(codec, rate=self.rate, options=options)
+        self.video.width, self.video.height = self.size
+        self.video.pix_fmt = "bgr0" if self.lossless else "yuv420p"
+        if self.source:
+            self.video.time_base = self.video.codec_context.time_base = self.source.time_base
+        self.audio, self.packets, self.waiting = self._add_audio(copy_audio), iter(()), None
+        if self.audio is not None and self.input is not None and copy_audio:
+            track = self.input.streams.audio[0]
+            self.packets = (p for p in self.input.demux(track) if p.dts is not None)
+        self.copying = copy_audio
+        self.container.start_encoding()
+
+    def _add_audio(self, copy_audio: bool) -> av.audio.stream.AudioStream | None:
+        if self.input is not None:
+            track = self.input.streams.audio[0]
+            if copy_audio:
+                return self.container.add_stream_from_template(track)
+            return self.container.add_stream("aac", rate=track.rate, layout="mono" if track.channels == 1 else "stereo")
+        if self.waveform is not None:
+            layout = {1: "mono", 2: "stereo", 6: "5.1"}[len(self.waveform)]
+            return self.container.add_stream("pcm_s16le" if self.lossless else "aac", rate=self.audio_rate,
+                                             layout=layout)
+        return None
+
+    def write(self, picture: np.ndarray | av.VideoFrame, index: int) -> None:
+        """Encode frame `index` (the source's timestamp of that frame, or index / fps), after the sound that
+        comes before it."""
+        if isinstance(picture, np.ndarray):
+            height, width = picture.shape[:2]
+            if (width, height) != self.size:
+                picture = np.pad(picture, ((0, self.size[1] - height), (0, self.size[0] - width), (0, 0)), mode="edge")
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")
+        if self.source:
+            picture.pts, picture.time_base = int(self.source.pts[index]), self.source.time_base
+            self._copy_audio(until=float(self.source.frame_times[index]))
+        else:
+            picture.pts, picture.time_base = index, 1 / self.rate
+        self.container.mux(self.video.encode(picture))
+
+    def _copy_audio(self, until: float | None) -> None:
+        """Copy the source's audio packets up to `until` seconds (all of them for None)."""
+        while (packet := self.waiting or next(self.packets, None)) is not None:
+            self.waiting = None
+            if until is not None and packet.pts is not None and packet.pts * packet.time_base > until:
+                self.waiting = packet
+                return
+            packet.stream = self.audio
+            self.container.mux(packet)
+
+    def _encode_audio(self) -> None:
+        """Encode the sound that is not copied: the source's re-encoded, or the waveform."""
+        if self.input is not None:
+            resampler = av.AudioResampler(format="fltp", layout=self.audio.layout, rate=self.audio.rate)
+            frames = [*self.input.decode(self.input.streams.audio[0]), None]
+            chunks = (chunk for frame in frames for chunk in resampler.resample(frame))
+        else:
+            chunks = (self._waveform_chunk(start) for start in range(0, self.waveform.shape[1], AUDIO_CHUNK))
+        for chunk in chunks:
+            self.container.mux(self.audio.encode(chunk))
+        self.container.mux(self.audio.encode())
+
+    def _waveform_chunk(self, start: int) -> av.AudioFrame:
+        """AUDIO_CHUNK samples of the waveform from `start`, stamped with their time."""
+        samples = np.ascontiguousarray(self.waveform[:, start:start + AUDIO_CHUNK], dtype=np.float32)
+        chunk = av.AudioFrame.from_ndarray(samples, format="fltp", layout=self.audio.layout)
+        chunk.rate, chunk.pts = self.audio_rate, start
+        return chunk
+
+    def _close_files(self) -> None:
+        for handle in (self.container, self.input):
+            if handle is not None:
+                with suppress(av.error.FFmpegError, ValueError):
+                    handle.close()
+
+    def __exit__(self, kind, error, trace) -> None:
+        try:
+            if kind is None:
+                self.container.mux(self.video.encode())
+                if self.audio is not None and self.copying and self.input is not None:
+                    self._copy_audio(until=None)
+                elif self.audio is not None:
+                    self._encode_audio()
+                self.container.close()
+                if self.input is not None:
+                    self.input.close()
+            else:
+                self._close_files()
+        finally:
+            self.stack.__exit__(kind, error, trace)
