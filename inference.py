@@ -54,7 +54,7 @@ DEFAULT_WORKERS = max(1, min(8, (os.cpu_count() or 2) // 2))  # threads that dec
 class Video:
     """One video: where its frames come from, the file name of each frame's map, and its sound (decoded
     when the video's turn comes). `gaps` fills, while its frames are read, with those that could not be
-    decoded (they get no map)."""
+    decoded (they get no map). `wanted` limits the maps made to some frames (None: every frame)."""
 
     name: str
     frame_names: list[str]
@@ -64,10 +64,16 @@ class Video:
     frame_times: np.ndarray | None = None
     load_audio: Callable[[], Audio | None] | None = None
     gaps: list[int] = field(default_factory=list)
+    wanted: set[int] | None = None
 
     @property
     def num_frames(self) -> int:
         return len(self.frame_names)
+
+    @property
+    def wanted_frames(self) -> list[int]:
+        """The indices of the frames whose maps are made, in order."""
+        return list(range(self.num_frames)) if self.wanted is None else sorted(self.wanted)
 
 
 def frame_folder_video(name: str, frames: list[Path], fps: float | None = None) -> Video:
@@ -278,9 +284,9 @@ class SoundWindows:
 
 def predict_video(predictor: Predictor, video: Video, out_dir: Path, settings: Settings, writer: "MapWriter",
                   progress: tqdm) -> int:
-    """Write the maps of one video that are not on disk yet; returns how many were written."""
+    """Write the maps of one video's wanted frames that are not on disk yet; returns how many were written."""
     n = video.num_frames
-    todo = [j for j in range(n) if not (out_dir / video.frame_names[j]).is_file()]
+    todo = [j for j in video.wanted_frames if not (out_dir / video.frame_names[j]).is_file()]
     if not todo:
         return 0
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -368,7 +374,7 @@ def predict_all(predictor: Predictor, videos: list[Video], save_path: str | Path
     """Run every video, logging one line per bad one and going on; returns {video name: cause} of failures."""
     failures = {}
     writer = MapWriter(settings.workers, limit=4 * settings.batch_size + 8)
-    with tqdm(total=sum(v.num_frames for v in videos), unit="frame", dynamic_ncols=True) as progress:
+    with tqdm(total=sum(len(v.wanted_frames) for v in videos), unit="frame", dynamic_ncols=True) as progress:
         for video in videos:
             progress.set_description(video.name)
             try:
@@ -376,7 +382,7 @@ def predict_all(predictor: Predictor, videos: list[Video], save_path: str | Path
                     written = predict_video(predictor, video, Path(save_path) / video.name, settings, writer, progress)
                 finally:
                     writer.drain()   # a video's maps are on disk (or its failure known) before the next starts
-                progress.update(video.num_frames - written)
+                progress.update(len(video.wanted_frames) - written)
             except InputError as error:
                 log.error("%s", error)
                 failures[video.name] = str(error)
@@ -506,9 +512,12 @@ def make_settings(device: str = "auto", batch_size: int | None = None, precision
     return Settings(batch_size, chosen, precision, exact, compile, audio_ablation, workers)
 
 
-def maps_of_video(path: str | Path, save_path: str | Path, predictor: Predictor, settings: Settings) -> Path:
-    """The maps of one video file (with its sound when the model hears) in save_path/<stem>; that folder."""
+def maps_of_video(path: str | Path, save_path: str | Path, predictor: Predictor, settings: Settings,
+                  frames: set[int] | None = None) -> Path:
+    """The maps of one video file (with its sound when the model hears), of `frames` only when given (the model
+    runs on their windows alone), in save_path/<stem>; that folder."""
     video = video_files([str(path)], predictor.entry.takes_audio)[0]
+    video.wanted = frames
     failures = predict_all(predictor, [video], save_path, settings)
     if failures:
         raise InputError(failures[video.name])

@@ -57,6 +57,9 @@ class WindowRule:
         return self.reverse_start and not self.centred and index < self.length - 1
 
 
+ORIGINAL_LICENCE = "MIT"
+VINET_PP_LICENCE = "CC BY-NC-SA 4.0: non-commercial, share-alike"
+
 FLAG_OF_ARGUMENT = {"num_clips": "--clip_size", "num_hier": "--num_hier", "transformer_in_channel":
                     "--transformer_in_channel", "nhead": "--nhead", "num_encoder_layers": "--num_encoder_layers"}
 
@@ -75,7 +78,8 @@ class ModelEntry:
     std: tuple[float, float, float] = IMAGENET_STD
     takes_audio: bool = False
     flags: str = ""                      # the seed's flags that select it (none for the models after the seed)
-    checkpoints: str = "the original's release (github samyak0210/ViNet, README 'Testing'; MIT)"
+    checkpoints: str = f"the original's release (github samyak0210/ViNet, README 'Testing'; {ORIGINAL_LICENCE})"
+    licence: str = ORIGINAL_LICENCE      # the terms of the released checkpoints
     members: tuple[str, ...] = ()        # an ensemble's models: its forward takes one clip of each, in this order
     size_multiple: int = 32              # the frame sizes it accepts: heights and widths that are multiples of it
 
@@ -136,7 +140,7 @@ def _explicit_arguments(builder: Callable, kwargs: Mapping[str, Any]) -> dict[st
     return {k: v for k, v in kwargs.items() if defaults.get(k, inspect.Parameter.empty) != v}
 
 
-VINET_PP_RELEASE = "the ViNet++ release (github ViNet-Saliency/vinet_v2; the authors' terms, CC BY-NC-SA 4.0)"
+VINET_PP_RELEASE = f"the ViNet++ release (github ViNet-Saliency/vinet_v2; the authors' terms, {VINET_PP_LICENCE})"
 
 
 def _vinet_entry(name: str, flags: str, **kwargs: Any) -> ModelEntry:
@@ -155,15 +159,17 @@ MODELS: dict[str, ModelEntry] = {entry.name: entry for entry in [
     _avinet_entry("avinet-transformer", VideoAudioSaliencyModel, "transformer", use_transformer=True),
     _avinet_entry("avinet-tokens", VideoAudioSaliencyFusionModel, "tokens"),
     # ViNet++ (Girmaji et al., ICASSP 2025): frame i from frames i-31..i, clamped at the first frame
-    *(ModelEntry(name, VideoSaliencyModel, kwargs, WindowRule(reverse_start=False), checkpoints=VINET_PP_RELEASE)
+    *(ModelEntry(name, VideoSaliencyModel, kwargs, WindowRule(reverse_start=False), checkpoints=VINET_PP_RELEASE,
+                 licence=VINET_PP_LICENCE)
       for name, kwargs in (
         ("vinet-s", {"grouped_conv": True}), ("vinet-s-nonroot", {"grouped_conv": True, "root_grouping": False}),
         ("vinet-s-depth", {"depth": True}))),
     # ViNet-A: frame i from frames i-31, i-29, ..., i+31 (it looks ahead), clamped to the video
     ModelEntry("vinet-a", ViNetA, window=WindowRule(stride=2, centred=True), frame_size=VINET_A_FRAME_SIZE,
-               mean=VINET_A_MEAN, std=VINET_A_STD, checkpoints=VINET_PP_RELEASE, size_multiple=4),
+               mean=VINET_A_MEAN, std=VINET_A_STD, checkpoints=VINET_PP_RELEASE, licence=VINET_PP_LICENCE,
+               size_multiple=4),
     ModelEntry("vinet-e", ViNetE, frame_size=VINET_A_FRAME_SIZE, checkpoints=VINET_PP_RELEASE,
-               members=("vinet-s", "vinet-a")),
+               licence=VINET_PP_LICENCE, members=("vinet-s", "vinet-a")),
 ]}
 FUSIONS = {"bilinear": "avinet", "transformer": "avinet-transformer", "tokens": "avinet-tokens"}  # --fusion
 

@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         reframe.reframe_video(sample, tmp / "maps", tmp / "reframed.mp4", reframe.ReframeOptions("9:16"),
                               tmp / "path.json")
         document = json.loads((tmp / "path.json").read_text())
-        corner = document["frames"][FRAME]
-        box = (corner["x"], corner["y"], document["crop"]["width"], document["crop"]["height"])
+        region = document["frames"][FRAME]
+        box = (region["x"], region["y"], region["width"], region["height"])
         picture = side_by_side(frame_at(sample, FRAME), box, frame_at(tmp / "reframed.mp4", FRAME))
     atomic_write_bytes(out, cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))[1].tobytes())
     print(f"wrote {out}")

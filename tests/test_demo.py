@@ -1,6 +1,7 @@
-"""The demo page (demo.py): its checks before any model time, in-process; and the page itself in headless
-Chromium against a real server with small deterministic AViNet weights (32x64 input): upload the bundled
-sample, run, play the overlay, download the maps, compare with generate_result_audio_visual.py's output.
+"""The demo page (demo.py): its checks before any model time, its labels and estimates, in-process; and the page
+itself in headless Chromium against a real server with small deterministic AViNet weights (32x64 input): upload
+the bundled sample, run with every output, play the overlay, the cut and the debug video, download the maps,
+compare with generate_result_audio_visual.py's output; then another aspect ratio without a model run.
 
 SAVE_SCREENSHOT=1 writes the page with its result to extras/demo_screenshot.png (else to the test's tmp dir);
 DEMO_WEIGHTS=W serves the checkpoint W (for 32x64 frames) instead.
@@ -26,8 +27,8 @@ import torch
 from conftest import ROOT, deterministic_weights
 from PIL import Image
 
-from model import VideoAudioSaliencyModel
-from registry import MODELS
+from model import VideoAudioSaliencyModel, VideoSaliencyModel
+from registry import MODELS, VINET_PP_LICENCE
 from utils import atomic_path
 
 SAMPLE = ROOT / "extras" / "sample.mp4"
@@ -87,6 +88,23 @@ def test_bad_flags_exit_2_with_one_line(tmp_path, caplog):
     errors = [record.getMessage() for record in caplog.records if record.name == "demo"]
     assert len(errors) == 3 and all("\n" not in line for line in errors)
     assert "missing.pt" in errors[2]
+
+
+@needs_gradio
+def test_models_are_labelled_with_their_licence_and_jobs_estimated(small_weights, tmp_path):
+    import demo
+    import inference
+    vinet_s = tmp_path / "vinet_s_small.pt"
+    torch.save(VideoSaliencyModel(grouped_conv=True).state_dict(), vinet_s)
+    settings = inference.make_settings("cpu")
+    choices = demo.load_choices([str(small_weights), str(vinet_s)], (32, 64), settings)
+    assert list(choices) == [f"avinet: {small_weights.name} (released weights: MIT)",
+                             f"vinet-s: {vinet_s.name} (released weights: {VINET_PP_LICENCE})"]
+    assert all(0 < choice.window_seconds < 30 for choice in choices.values())
+    jobs = demo.DemoJobs(choices, settings, 60.0, tmp_path)
+    label = next(iter(choices))
+    assert "10 model windows" in jobs.describe(str(SAMPLE), label, [demo.REFRAMED])   # 5 of the sample's 10 fps
+    assert "20 model windows" in jobs.describe(str(SAMPLE), label, [demo.REFRAMED, demo.OVERLAY])   # every frame
 
 
 @pytest.fixture(scope="module")
@@ -149,13 +167,18 @@ class PageRun:
     """What the browser saw and fetched on one run of the sample."""
 
     empty_run_message: str
+    estimates: list[str]    # with the default outputs, then with every output
+    model_label: str
     overlay: dict           # the <video> element: duration, readyState, videoWidth, videoHeight, src
     reframed: dict
+    debug: dict
     status: str
     maps_zip: Path
     overlay_file: Path
     crop_path: dict
     screenshot: Path
+    second_status: str      # after choosing 16:9 and running again
+    second_reframed: dict
 
 
 VIDEO_FACTS = """selector => new Promise(resolve => {
@@ -183,25 +206,49 @@ def save_screenshot(png: bytes, path: Path) -> None:
         Image.open(io.BytesIO(png)).convert("RGB").quantize(256, dither=Image.Dither.NONE).save(target, optimize=True)
 
 
+def estimate_text(page, words: str) -> str:
+    """The estimate shown above the results, once it says `words`."""
+    paragraph = page.locator("#estimate").get_by_text(words)
+    paragraph.wait_for(timeout=60_000)
+    return paragraph.inner_text()
+
+
+def run_again_at(page, aspect: str) -> tuple[str, dict]:
+    """Choose another aspect ratio, run, and return the status and the new cut's facts."""
+    page.locator("#aspect label", has_text=aspect).click()
+    page.click("#run")
+    page.locator("#status").get_by_text(f"{aspect} (").wait_for(timeout=120_000)
+    return page.inner_text("#status"), video_facts(page, "#reframed video")
+
+
 def drive_page(page, url: str, tmp: Path) -> PageRun:
-    """Run with no video (a message), then upload the sample, run, and collect what the page shows."""
+    """Run with no video (a message), then upload the sample, ask for every output, run, collect what the page
+    shows; then run again at 16:9."""
     page.goto(url)
     page.click("#run")
     empty_run_message = page.get_by_text("Upload a video first").first.inner_text(timeout=30_000)
     page.click("[data-testid=toast-close]")
     page.locator("#source input[type=file]").set_input_files(str(SAMPLE))
     page.wait_for_selector("#source video", timeout=30_000)
+    estimates = [estimate_text(page, "10 model windows")]
+    for output in ("heatmap overlay", "maps (zip)"):
+        page.locator("#outputs label", has_text=output).click()
+    estimates.append(estimate_text(page, "20 model windows"))
     page.click("#run")
     overlay, reframed = video_facts(page, "#overlay video"), video_facts(page, "#reframed video")
+    debug = video_facts(page, "#debug video")
     with page.expect_download() as download:
         page.click("#maps a[download]")
     download.value.save_as(tmp / "maps.zip")
     (tmp / "overlay.mp4").write_bytes(page.request.get(overlay["src"]).body())
     crop_path = page.request.get(page.get_attribute("#path a[download]", "href")).json()
+    status = page.inner_text("#status")
     page.evaluate("window.scrollTo(0, 0)")
     save_screenshot(page.screenshot(), screenshot_path(tmp))
-    return PageRun(empty_run_message, overlay, reframed, page.inner_text("#status"), tmp / "maps.zip",
-                   tmp / "overlay.mp4", crop_path, screenshot_path(tmp))
+    second_status, second_reframed = run_again_at(page, "16:9")
+    return PageRun(empty_run_message, estimates, page.input_value("#model input"), overlay, reframed, debug, status,
+                   tmp / "maps.zip", tmp / "overlay.mp4", crop_path, screenshot_path(tmp), second_status,
+                   second_reframed)
 
 
 @pytest.fixture(scope="module")
@@ -225,6 +272,8 @@ def test_page_plays_the_overlay_of_the_sample(page_run, small_weights):
     assert overlay["duration"] == pytest.approx(SAMPLE_SECONDS, abs=0.15)
     assert "Upload a video first" in page_run.empty_run_message
     assert "20 frames" in page_run.status and small_weights.name in page_run.status
+    assert page_run.model_label.endswith(f": {small_weights.name} (released weights: MIT)")
+    assert all(text.startswith("Estimated time: about") for text in page_run.estimates)
     assert page_run.screenshot.is_file() and page_run.screenshot.stat().st_size < 400_000
 
 
@@ -237,7 +286,21 @@ def test_page_gives_the_maps_the_reframed_cut_and_its_path(page_run):
     assert reframed["readyState"] >= 2 and reframed["duration"] == pytest.approx(SAMPLE_SECONDS, abs=0.15)
     assert (reframed["videoWidth"], reframed["videoHeight"]) == (100, 180)   # 9:16 of 320x180, even sides
     assert len(page_run.crop_path["frames"]) == SAMPLE_FRAMES
-    assert page_run.crop_path["crop"] == {"width": 100, "height": 180}
+    assert page_run.crop_path["output"] == {"width": 100, "height": 180}
+    assert page_run.crop_path["analysed"] == list(range(SAMPLE_FRAMES))   # the overlay made every frame's map
+    debug = page_run.debug
+    assert (debug["videoWidth"], debug["videoHeight"]) == (320, 180)
+    assert debug["duration"] == pytest.approx(SAMPLE_SECONDS, abs=0.15)
+    assert "20 model windows run" in page_run.status and "keeps" in page_run.status   # reframe.py's summary
+
+
+@needs_browser
+def test_another_aspect_reuses_the_maps(page_run):
+    """16:9 of the 16:9 sample: a copy of the frame, from the maps already made (no model run)."""
+    reframed = page_run.second_reframed
+    assert (reframed["videoWidth"], reframed["videoHeight"]) == (320, 180)
+    assert reframed["duration"] == pytest.approx(SAMPLE_SECONDS, abs=0.15)
+    assert "16:9 (crop); 0 model windows run" in page_run.second_status
 
 
 def decoded(path: Path) -> tuple[list[np.ndarray], list[int], np.ndarray]:
