@@ -614,17 +614,21 @@ def one_minute_report(tmp: Path, seconds: float = 60.0, fps: float = 25.0) -> di
     write_disc_video(video, [paths], fps, height, width)
     command = [sys.executable, str(Path(__file__).resolve().parent / "reframe.py"), "--video", str(video),
                "--output", str(tmp / "one_minute_9x16.mp4"), *ONE_MINUTE]
-    start = time.perf_counter()
+    alone = 1 / model_only(MODELS["vinet-s"].build().eval(), [torch.zeros(1, 3, CLIP_LENGTH, *FRAME_SIZE)],
+                           Settings(batch_size=1, precision="bf16"), repeats=3)
+    load, start = os.getloadavg()[0], time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     total = time.perf_counter() - start
     stages = stage_seconds(result.stderr)
     windows = int(re.search(r"^model: (\d+) of", result.stderr, re.MULTILINE)[1])
     full_rate = total + stages["model"] / windows * (len(paths) - windows)
     print(f"one minute of 1280x720 at {fps:g} fps, ViNet-S bf16: {total:.1f} s ({windows} windows; stages {stages}); "
-          f"the full rate would take about {full_rate:.0f} s", flush=True)
+          f"the full rate would take about {full_rate:.0f} s; the model alone {alone:.2f} s per window, load "
+          f"{load:.1f} before, {os.getloadavg()[0]:.1f} after", flush=True)
     return {"command": " ".join(["python reframe.py --video ONE_MINUTE.mp4 --output OUT.mp4", *ONE_MINUTE]),
             "video_seconds": seconds, "size": [height, width], "fps": fps, "seconds": total, "windows": windows,
             "frames": len(paths), "stages": stages, "full_rate_estimate_s": full_rate,
+            "model_alone_s_per_window": alone, "load_average": [load, os.getloadavg()[0]],
             "summary": result.stderr.strip().splitlines()[-1]}
 
 

@@ -255,10 +255,14 @@ class DemoJobs:
         cut, path_json, debug = (Path(f"{name}{suffix}") for suffix in (".mp4", "_path.json", "_debug.mp4"))
         if reframing:
             progress(0.9, desc="reframing")
-            line = reframe.reframe_video(job.info.path, maps_dir, cut, reframe.ReframeOptions(job.aspect, fit=job.fit),
-                                         path_json if PATH_JSON in job.wanted else None,
-                                         debug if DEBUG in job.wanted else None, scenes)
-        kept = (path if wanted in job.wanted else None for path, wanted in
+            options = reframe.ReframeOptions(job.aspect, fit=job.fit)
+            try:
+                line = reframe.reframe_video(job.info.path, maps_dir, cut, options,
+                                             path_json if PATH_JSON in job.wanted else None,
+                                             debug if DEBUG in job.wanted else None, scenes)
+            except InputError as error:   # the overlay and maps made stay on the page
+                line = f"**Reframing failed**: {error}"
+        kept = (path if wanted in job.wanted and path.is_file() else None for path, wanted in
                 ((cut, REFRAMED), (path_json, PATH_JSON), (debug, DEBUG)))
         return (overlay, maps_zip, *kept), windows, line
 

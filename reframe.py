@@ -766,7 +766,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="--fit auto pads scenes whose crop keeps less than this share of the saliency")
     parser.add_argument("--analysis_fps", default=DEFAULT_ANALYSIS_FPS, type=float,
                         help="frames per second the model analyses, the targets between them interpolated "
-                             "(0: every frame)")
+                             "(0: every frame); with --maps every map given is used")
     parser.add_argument("--maps", default=None, metavar="DIR",
                         help="maps already generated for this video (OUT/<video>), instead of a model run")
     parser.add_argument("--file_weight", default=None, nargs="+", metavar="W",
