@@ -52,8 +52,17 @@ import torch
 import torch.nn as nn
 
 from backends import ONNX_OUTPUT, ONNX_REQUIREMENTS, OnnxBackend
-from registry import ModelEntry, get_entry
-from utils import AUDIO_RATE, AUDIO_SCALE, InputError, atomic_path, audio_buffer_length, require
+from registry import MODELS, ModelEntry, get_entry
+from utils import (
+    AUDIO_RATE,
+    AUDIO_SCALE,
+    ArgumentParser,
+    InputError,
+    atomic_path,
+    audio_buffer_length,
+    number_flag,
+    require,
+)
 from weights import load_model
 
 if TYPE_CHECKING:
@@ -207,10 +216,11 @@ def batch_flag(text: str) -> int | None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line's flags."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--file_weight", default=None, nargs="+", metavar="W", help="the checkpoint to export; it "
                         "names its model (like the generate scripts); ViNet-E: one file of each member")
-    parser.add_argument("--model", default=None, help="registry model name (default: the checkpoint's own)")
+    parser.add_argument("--model", default=None, choices=list(MODELS), metavar="NAME",
+                        help="registry model name (default: the checkpoint's own)")
     parser.add_argument("--untrained", action="store_true",
                         help="export random weights, without --file_weight (to test a pipeline: the maps mean nothing)")
     parser.add_argument("--output", required=True, metavar="PATH.onnx", help="the ONNX file to write")
@@ -218,8 +228,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the batch size: dynamic (default) or a fixed N")
     parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
                         help="fp32 (default), or fp16 for GPUs and accelerators (float32 inputs and output)")
-    parser.add_argument("--opset", default=DEFAULT_OPSET, type=int, help=f"ONNX opset (default {DEFAULT_OPSET})")
-    parser.add_argument("--frame_size", default=None, type=int, nargs=2, metavar=("H", "W"),
+    parser.add_argument("--opset", default=DEFAULT_OPSET, type=number_flag(int, 14),
+                        help=f"ONNX opset (default {DEFAULT_OPSET}; 14 or later)")
+    parser.add_argument("--frame_size", default=None, type=number_flag(int, 1), nargs=2, metavar=("H", "W"),
                         help="model input size, for models trained at another size (default: the model's own)")
     parser.add_argument("--verify", action="store_true",
                         help="also run the file with onnxruntime on a random input and log its largest difference "
@@ -262,9 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for chatty in ("onnxscript", "onnx_ir"):    # the exporter's graph passes log each step at INFO
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    args = parse_args(argv)
-    output = Path(args.output)
     try:
+        args = parse_args(argv)
+        output = Path(args.output)
+        if output.suffix.lower() != ".onnx":
+            raise InputError(f"--output {output}: an ONNX file's name ends in .onnx")
         entry, model, checkpoint = chosen_model(args)
         export_model(model, entry, output, checkpoint, args.batch, args.precision, args.opset)
         if args.verify:

@@ -71,14 +71,13 @@ from media import (
     DEFAULT_PRESET,
     VideoInfo,
     VideoWriter,
-    decode_video_frames,
     frames_by_index,
     heatmap_blend,
     probe_video,
     read_gray,
 )
-from registry import get_entry
-from utils import PRECISIONS, InputError, atomic_path
+from registry import MODELS, get_entry
+from utils import ArgumentParser, InputError, atomic_path, number_flag
 
 log = logging.getLogger("reframe")
 
@@ -244,16 +243,18 @@ def detect_scenes(info: VideoInfo, threshold: float, min_scene_len: float) -> li
     width = min(DETECT_WIDTH, info.size[0])
     height = max(2, round(info.size[1] * width / info.size[0]))
     rate = Fraction(info.fps).limit_denominator(100000)
-    cuts, borders, index = [], [], -1
-    frames = tqdm(decode_video_frames(info.path), total=info.num_frames, desc="scenes", unit="frame",
-                  dynamic_ncols=True)
-    for index, frame in enumerate(frames):
-        cuts += detector.process_frame(FrameTimecode(index, rate), frame.to_ndarray(width=width, height=height,
-                                                                                      format="bgr24"))
+    cuts, borders = [], []
+    frames = tqdm(frames_by_index(info), total=info.num_frames, desc="scenes", unit="frame", dynamic_ncols=True)
+    for frame in frames:   # upright, as a player shows them (media.frames_by_index)
+        if frame is None:
+            break
+        cuts += detector.process_frame(FrameTimecode(len(borders), rate),
+                                       frame.to_ndarray(width=width, height=height, format="bgr24"))
         borders.append(dark_borders(luma(frame)))
-    cuts += detector.post_process(FrameTimecode(max(index, 0), rate))
-    if index + 1 != info.num_frames:
-        raise InputError(f"{info.path}: decoded {index + 1} of {info.num_frames} frames; the file may be truncated")
+    cuts += detector.post_process(FrameTimecode(max(len(borders) - 1, 0), rate))
+    if len(borders) != info.num_frames:
+        raise InputError(f"{info.path}: decoded {len(borders)} of {info.num_frames} frames; the file may be "
+                         "truncated")
     starts = sorted({0, *(cut.frame_num for cut in cuts if 0 < cut.frame_num < info.num_frames)})
     ends = [*starts[1:], info.num_frames]
     return [Scene(first, end - 1, scene_picture(np.array(borders[first:end]), info.size))
@@ -742,10 +743,11 @@ def load_predictor(args: argparse.Namespace) -> tuple[inference.Predictor, infer
 
 
 def predict_maps(info: VideoInfo, frames: list[int], save_path: Path,
-                 model: tuple[inference.Predictor, inference.Settings]) -> Path:
-    """The maps of `frames` (the model runs on their windows alone), by the engine into save_path; their folder."""
+                 model: tuple[inference.Predictor, inference.Settings], overwrite: bool = False) -> Path:
+    """The maps of `frames` (the model runs on their windows alone), by the engine into save_path; their folder
+    (its manifest records the frames when they are not all: inference.claim_output_folder)."""
     wanted = None if len(frames) == info.num_frames else set(frames)
-    return inference.maps_of_video(info.path, save_path, *model, frames=wanted)
+    return inference.maps_of_video(info.path, save_path, *model, overwrite, frames=wanted)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -753,44 +755,51 @@ def predict_maps(info: VideoInfo, frames: list[int], save_path: Path,
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """reframe.py's flags; InputError (one line) for a bad one."""
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--video", required=True, help="the source video")
     parser.add_argument("--aspect", default=None, help="output aspect ratio W:H (9:16, 4:5, 1:1, 16:9, ...)")
-    parser.add_argument("--width", default=None, type=int, help="output width in pixels (even)")
-    parser.add_argument("--height", default=None, type=int, help="output height in pixels (even)")
+    parser.add_argument("--width", default=None, type=number_flag(int, 2),
+                        help="output width in pixels (even)")
+    parser.add_argument("--height", default=None, type=number_flag(int, 2),
+                        help="output height in pixels (even)")
     parser.add_argument("--output", required=True, help="the reframed video (.mp4, .mov, .mkv)")
     parser.add_argument("--fit", default="crop", choices=FITS,
                         help="crop: always crop; pad: show whole, over a blurred copy, what a crop cannot hold; "
                              "auto: pad only where the crop would keep less than --pad_below of the saliency")
-    parser.add_argument("--pad_below", default=DEFAULT_PAD_BELOW, type=float,
+    parser.add_argument("--pad_below", default=DEFAULT_PAD_BELOW, type=number_flag(float, 0, 1, above=True),
                         help="--fit auto pads scenes whose crop keeps less than this share of the saliency")
-    parser.add_argument("--analysis_fps", default=DEFAULT_ANALYSIS_FPS, type=float,
+    parser.add_argument("--analysis_fps", default=DEFAULT_ANALYSIS_FPS, type=number_flag(float, 0),
                         help="frames per second the model analyses, the targets between them interpolated "
                              "(0: every frame); with --maps every map given is used")
     parser.add_argument("--maps", default=None, metavar="DIR",
                         help="maps already generated for this video (OUT/<video>), instead of a model run")
     parser.add_argument("--file_weight", default=None, nargs="+", metavar="W",
                         help="checkpoint of the saliency model (ViNet-E: a ViNet-S and a ViNet-A one), without --maps")
-    parser.add_argument("--model", default=None, help="registry model name (default: the checkpoint's own)")
+    parser.add_argument("--model", default=None, choices=list(MODELS), metavar="NAME",
+                        help="registry model name (default: the checkpoint's own)")
+    parser.add_argument("--untrained", action="store_true",
+                        help="without --maps, --file_weight or --onnx: crop on an untrained model's maps (they mean "
+                             "nothing: for testing a pipeline)")
     parser.add_argument("--onnx", default=None, metavar="MODEL.onnx",
                         help="an ONNX file written by export.py, run by onnxruntime, instead of a checkpoint")
     parser.add_argument("--save_path", default=None, help="where a model run keeps its maps (default: deleted)")
-    parser.add_argument("--device", default="auto", help="the model's device: auto (cuda when present), cpu, cuda")
-    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="the model's precision")
-    parser.add_argument("--batch_size", default=None, type=int, help="windows per forward pass of the model")
-    parser.add_argument("--frame_size", default=None, type=int, nargs=2, metavar=("H", "W"),
-                        help="the model's input size, for models trained at another size (default: its own)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="redo maps in --save_path that other settings made (see <video>.manifest.json)")
+    inference.add_run_arguments(parser)
+    inference.add_frame_size_argument(parser)
     parser.add_argument("--path_json", default=None, metavar="PATH.json", help="also write the crop path")
     parser.add_argument("--debug", default=None, metavar="DEBUG.mp4",
                         help="also write the source with heatmap, region shown, scene, camera and fit")
-    parser.add_argument("--smoothing", default=0.5, type=float,
+    parser.add_argument("--smoothing", default=0.5, type=number_flag(float, 0),
                         help="time constant of the moving camera in seconds (0: follow the targets)")
-    parser.add_argument("--max_speed", default=1.0, type=float,
+    parser.add_argument("--max_speed", default=1.0, type=number_flag(float, 0, above=True),
                         help="top camera speed in picture widths (heights for a vertical crop) per second")
-    parser.add_argument("--scene_threshold", default=27.0, type=float,
+    parser.add_argument("--scene_threshold", default=27.0, type=number_flag(float, 0, above=True),
                         help="ContentDetector threshold: lower finds more cuts")
-    parser.add_argument("--min_scene_len", default=0.6, type=float, help="shortest scene in seconds")
-    parser.add_argument("--crf", default=DEFAULT_CRF, type=int, help="x264 quality (0-51, lower is better)")
+    parser.add_argument("--min_scene_len", default=0.6, type=number_flag(float, 0), help="shortest scene in seconds")
+    parser.add_argument("--crf", default=DEFAULT_CRF, type=number_flag(int, 0, 51),
+                        help="x264 quality (0-51, lower is better)")
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=X264_PRESETS,
                         help="x264 preset: veryfast is twice as fast as medium for the same quality (crf) in a "
                              "file a few percent larger")
@@ -803,16 +812,17 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError("give --maps (maps already made) or --file_weight/--model/--onnx (run a model), not both")
     if args.onnx and (args.file_weight or args.model):
         raise InputError("--onnx names its model: drop --file_weight and --model")
+    if not (args.maps or args.file_weight or args.onnx or args.untrained):
+        raise InputError("no saliency given: pass --maps DIR (maps made by the generate scripts), --file_weight W or "
+                         "--onnx FILE; --untrained crops on an untrained model's maps, which mean nothing")
+    if args.untrained and (args.maps or args.file_weight or args.onnx):
+        raise InputError("--untrained runs a model without weights: drop it, or drop --maps/--file_weight/--onnx")
     for name in ("output", "debug"):
         value = getattr(args, name)
         if value and Path(value).suffix.lower() not in OUTPUT_SUFFIXES:
             raise InputError(f"--{name} {value}: the file name must end in {', '.join(OUTPUT_SUFFIXES)}")
         if value and Path(value).resolve() == Path(args.video).resolve():
             raise InputError(f"--{name} {value} would overwrite --video: choose another file")
-    if args.smoothing < 0 or args.max_speed <= 0 or not 0 <= args.crf <= 51:
-        raise InputError("--smoothing must be >= 0, --max_speed > 0 and --crf in 0..51")
-    if args.analysis_fps < 0 or not 0 < args.pad_below <= 1:
-        raise InputError("--analysis_fps must be >= 0 (0: every frame) and --pad_below in (0, 1]")
 
 
 def options_of(args: argparse.Namespace) -> ReframeOptions:
@@ -837,7 +847,7 @@ def reframe(args: argparse.Namespace) -> None:
         maps_dir = Path(args.maps) if args.maps else None
         if model:
             started, frames = time.perf_counter(), analysed_frames(scenes, info.fps, options.analysis_fps)
-            maps_dir = predict_maps(info, frames, Path(args.save_path or scratch), model)
+            maps_dir = predict_maps(info, frames, Path(args.save_path or scratch), model, args.overwrite)
             log.info("model: %d of %d frames analysed in %.1f s", len(frames), info.num_frames,
                      time.perf_counter() - started)
         started = time.perf_counter()
@@ -849,10 +859,10 @@ def reframe(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    """Reframe as the flags say; the exit status (2 after one line for bad input)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        reframe(args)
+        reframe(parse_args(argv))
         return 0
     except InputError as error:
         log.error("error: %s", error)
