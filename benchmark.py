@@ -521,7 +521,7 @@ def print_process_report(report: dict) -> None:
 AGREEMENT_RATES = (2.0, 3.0, 4.0, 5.0, 6.25)   # --analysis_fps values compared with every frame's maps
 AGREEMENT_TOLERANCE = 0.02                     # frames agree within this share of the width of the full rate's crop
 AGREEMENT_SIZE = (180, 320)                    # (height, width) of the agreement videos
-ONE_MINUTE = ["--model", "vinet-s", "--precision", "bf16", "--device", "cpu", "--aspect", "9:16"]
+ONE_MINUTE = ["--untrained", "--model", "vinet-s", "--precision", "bf16", "--device", "cpu", "--aspect", "9:16"]
 
 
 def write_disc_video(path: Path, scenes: list[np.ndarray], fps: float, height: int, width: int) -> None:

@@ -12,6 +12,7 @@ import pytest
 import torch
 from conftest import deterministic_weights
 
+import generate_result_audio_visual
 import reframe
 from model import VideoAudioSaliencyModel
 from synthetic import gaze_density, render_frames, soundtrack, write_video
@@ -372,16 +373,11 @@ def spoil_size(maps: Path) -> None:
     cv2.imwrite(str(sorted(maps.iterdir())[3]), np.zeros((50, 50), np.uint8))
 
 
-@pytest.mark.parametrize("flags, spoil, named", [
-    (["--aspect", "abc"], None, "--aspect"),
-    (["--aspect", "9:16", "--width", "41"], None, "--width 41: give an even number"),
-    (["--width", "40"], None, "give --aspect W:H"),
-    (["--aspect", "9:16", "--width", "40", "--height", "40"], None, "is not --aspect 9:16"),
-    (["--aspect", "9:16", "--fit", "auto", "--pad_below", "2"], None, "--pad_below in (0, 1]"),
+@pytest.mark.parametrize("flags, spoil, named", [   # bad flags: tests/test_trust.py's BAD_FLAGS
     (["--aspect", "9:16"], spoil_count, "holds 11 maps"),
     (["--aspect", "9:16"], spoil_size, "00004.png"),
 ])
-def test_bad_input_is_one_line(small_clip: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture,
+def test_bad_maps_are_one_line(small_clip: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                flags: list[str], spoil, named: str) -> None:
     video, maps = small_clip
     if spoil:
@@ -449,7 +445,8 @@ def test_resampled_profiles_keep_their_mass() -> None:
 
 
 def test_model_path_runs_the_checkpoints_model_with_the_sound(tmp_path: Path, caplog) -> None:
-    """The model runs on the windows of the analysed frames alone (2 of 10 at 25 fps) and writes their maps."""
+    """The model runs on the windows of the analysed frames alone (2 of 10 at 25 fps) and writes their maps, which
+    the manifest names; a full-rate run there says it reuses them and makes the others."""
     centres = np.tile([HEIGHT / 2, 100.0], (10, 1))
     video, _ = make_clip(tmp_path, centres)
     weights = tmp_path / "avinet_small.pt"
@@ -467,3 +464,11 @@ def test_model_path_runs_the_checkpoints_model_with_the_sound(tmp_path: Path, ca
     assert cv2.imread(str(maps[0]), cv2.IMREAD_GRAYSCALE).shape == (HEIGHT, WIDTH)
     with av.open(str(tmp_path / "o.mp4")) as output:
         assert output.streams.video[0].frames == 10 and output.streams.video[0].codec_context.width == HEIGHT
+    manifest = tmp_path / "maps_out" / f"{video.stem}.manifest.json"
+    assert json.loads(manifest.read_text())["frames"] == [2, 7]   # a sampled run says so
+    caplog.clear()
+    assert generate_result_audio_visual.main(["--video", str(video), "--file_weight", str(weights), "--frame_size",
+                                              "32", "64", "--save_path", str(tmp_path / "maps_out")]) == 0
+    assert "holds the maps of 2 sampled frames (its manifest): the other frames' maps are made now" in caplog.text
+    assert json.loads(manifest.read_text())["frames"] == "all"
+    assert len(list((tmp_path / "maps_out" / video.stem).iterdir())) == 10
