@@ -55,18 +55,18 @@ class Choice:
 
 
 def load_choices(file_weights: list[str] | None, frame_size: tuple[int, int] | None,
-                 settings: inference.Settings) -> dict[str, Choice]:
-    """The page's models by label: one per checkpoint (W1,W2: an ensemble), named by its model and file;
-    without checkpoints the untrained AViNet and ViNet, labelled as such. InputError for a bad file."""
+                 settings: inference.Settings, backend: str = "torch") -> dict[str, Choice]:
+    """The page's models by label, run by `backend`: one per checkpoint (W1,W2: an ensemble), named by its model
+    and file; without checkpoints the untrained AViNet and ViNet, labelled as such. InputError for a bad file."""
     if not file_weights:
         entries = [MODELS[name].configured(frame_size) for name in UNTRAINED_MODELS]
         return {f"{entry.label} ({UNTRAINED_NOTE})":
-                Choice(inference.build_predictor(None, entry, frame_size, settings), trained=False)
+                Choice(inference.build_predictor(None, entry, frame_size, settings, backend=backend), trained=False)
                 for entry in entries}
     choices = {}
     for weights in file_weights:
         paths = weights.split(",")
-        predictor = inference.build_predictor(paths, None, frame_size, settings)
+        predictor = inference.build_predictor(paths, None, frame_size, settings, backend=backend)
         choices[f"{predictor.entry.label}: {', '.join(Path(p).name for p in paths)}"] = Choice(predictor, True)
     return choices
 
@@ -200,6 +200,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda")
     parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="the models' precision")
     parser.add_argument("--batch_size", default=None, type=int, help="windows per forward pass")
+    inference.add_backend_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -218,8 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)   # gradio's start-up checks, one line per request
     try:
         check_args(args)
-        settings = inference.make_settings(args.device, args.batch_size, args.precision)
-        choices = load_choices(args.file_weight, tuple(args.frame_size) if args.frame_size else None, settings)
+        backend = inference.backend_name(args.backend, None)
+        settings = inference.make_settings(args.device, args.batch_size, args.precision, backend=backend)
+        choices = load_choices(args.file_weight, tuple(args.frame_size) if args.frame_size else None, settings,
+                               backend)
     except InputError as error:
         log.error("error: %s", error)
         return 2

@@ -6,12 +6,13 @@
 
 Frames are decoded and preprocessed ahead by a thread pool and maps written behind by another while the
 model runs; a map already on disk is skipped, so a rerun resumes. This module and backends.py (how a
-model runs: PyTorch or onnxruntime, precision, layout) are the engine: the one place that knows about
+model runs: PyTorch, onnxruntime or OpenVINO, precision, layout) are the engine: the one place that knows about
 threads, batching, precision and resuming. generate_result.py and generate_result_audio_visual.py are
 its command lines (their shared flags are at the end); benchmark.py and reframe.py run it too.
 """
 import argparse
 import functools
+import json
 import logging
 import os
 import queue
@@ -28,7 +29,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from backends import Backend, OnnxBackend, Settings, TorchBackend
+from backends import BACKENDS, OPENVINO_STREAMS, Backend, Settings, graph_backend, model_backend
 from dataloader import (
     VALIDATION,
     clip_audio,
@@ -417,8 +418,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="the model to build (python -c 'import registry; "
                         "print(*registry.MODELS)'); default: the checkpoint's, or the script's own")
     parser.add_argument("--onnx", default=None, metavar="MODEL.onnx",
-                        help="run an ONNX file written by export.py with onnxruntime instead of a checkpoint "
-                             "(pip install -r requirements-onnx.txt)")
+                        help="run an ONNX file written by export.py (an int8 one too) instead of a checkpoint, with "
+                             "onnxruntime or --backend openvino (pip install -r requirements-onnx.txt)")
+    add_backend_argument(parser)
     parser.add_argument("--save_path", default="results", help="output folder for the maps")
     parser.add_argument("--video", nargs="+", default=None, metavar="PATH",
                         help="video files (mp4, avi, mkv, mov, webm) instead of --path_indata")
@@ -463,10 +465,24 @@ def entry_from_args(args: argparse.Namespace, default_model: str) -> ModelEntry 
                             args.frame_size, **widths)
 
 
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    """--backend, for every script that runs a model."""
+    parser.add_argument("--backend", default=None, choices=BACKENDS,
+                        help="what runs the model: torch (default), onnxruntime (default with --onnx; "
+                             "requirements-onnx.txt) or openvino (CPUs: fp32, bf16, an int8 file from export.py "
+                             "--int8; requirements-openvino.txt); a checkpoint is converted to ONNX at start")
+
+
+def backend_name(backend: str | None, onnx: str | None) -> str:
+    """--backend as given, else torch, or onnxruntime for an --onnx file."""
+    return backend or ("onnxruntime" if onnx else "torch")
+
+
 def build_predictor(file_weight: str | list[str] | None, entry: ModelEntry | None,
-                    frame_size: tuple[int, int] | None, settings: Settings, default_model: str = "vinet") -> Predictor:
+                    frame_size: tuple[int, int] | None, settings: Settings, default_model: str = "vinet",
+                    backend: str = "torch") -> Predictor:
     """The model `entry` names, else the checkpoint's own (a list: one per member of an ensemble), else
-    default_model, with its weights (untrained without a checkpoint: a warning says so), prepared to run; one
+    default_model, with its weights (untrained without a checkpoint: a warning says so), run by `backend`; one
     log line says which model and why."""
     files = " ".join([file_weight] if isinstance(file_weight, str) else file_weight or [])
     chosen_by = "the flags" if entry else f"identified from {files}" if file_weight else "the default"
@@ -478,24 +494,33 @@ def build_predictor(file_weight: str | list[str] | None, entry: ModelEntry | Non
         log.warning("no --file_weight given: the maps come from an UNTRAINED model and mean nothing. Get the "
                     "checkpoints of %s or train one with train.py, then pass --file_weight", entry.checkpoints)
     log.info("model: %s (%s)", entry.label, chosen_by)
-    return Predictor(entry, TorchBackend(model, settings))
+    return Predictor(entry, model_backend(backend, model, entry, settings))
 
 
-def onnx_predictor(path: str | Path, settings: Settings) -> Predictor:
-    """An ONNX file written by export.py, run by onnxruntime (CUDA when settings.device is a GPU and
-    onnxruntime-gpu is installed), with the registry entry its metadata names; the file fixes the precision."""
-    if settings.precision != "fp32" or settings.compile != "none" or settings.exact:
-        raise InputError("--onnx runs the file as exported: drop --precision, --compile and --exact "
-                         "(export.py --precision fp16 makes a half-precision file)")
-    backend = OnnxBackend(path, settings.device)
-    log.info("model: %s (ONNX file %s, from %s)", backend.entry.label, path, backend.metadata["checkpoint"])
-    return Predictor(backend.entry, backend)
+def onnx_predictor(path: str | Path, settings: Settings, backend: str = "onnxruntime") -> Predictor:
+    """An ONNX file written by export.py, with the registry entry its metadata names, run by onnxruntime (CUDA when
+    settings.device is a GPU and onnxruntime-gpu is installed; the file fixes the precision) or OpenVINO (float
+    layers in settings.precision); an int8 file's CC with fp32 (export.py --int8) is logged."""
+    runner = graph_backend(backend, path, settings)
+    log.info("model: %s (ONNX file %s, from %s, %s, by %s)", runner.entry.label, path, runner.metadata["checkpoint"],
+             runner.metadata["precision"], backend)
+    if "int8_cc_vs_fp32" in runner.metadata:
+        meta, scores = runner.metadata, json.loads(runner.metadata["int8_cc_vs_fp32"])
+        log.info("int8 file: CC %s with fp32's maps on %s held-out windows, float layers in %s (calibrated by %s)",
+                 scores.get(settings.precision, scores), meta["int8_held_out_windows"], settings.precision,
+                 meta["int8_calibration"])
+    return Predictor(runner.entry, runner)
 
 
 def make_settings(device: str = "auto", batch_size: int | None = None, precision: str = "fp32", exact: bool = False,
-                  compile: str = "none", audio_ablation: str = "none", workers: int = DEFAULT_WORKERS) -> Settings:
+                  compile: str = "none", audio_ablation: str = "none", workers: int = DEFAULT_WORKERS,
+                  backend: str = "torch") -> Settings:
     """Engine settings; under torchrun each process takes its own GPU. The default batch size is the one
-    benchmark.py measured fastest: 16 on a GPU; on a CPU 2 in fp32 (pairs of windows gain), else 1."""
+    benchmark.py measured fastest: 16 on a GPU; on a CPU 2 in fp32 (pairs of windows gain), else 1; OpenVINO's
+    windows at once (it runs on the CPU)."""
+    if backend == "openvino":
+        device = "cpu" if device == "auto" else device
+        batch_size = OPENVINO_STREAMS if batch_size is None else batch_size
     chosen = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
     if chosen.type == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         chosen = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -559,11 +584,12 @@ def generate(args: argparse.Namespace, list_videos: Callable[[bool], list[Video]
             raise InputError("--onnx names its model and input size: drop --file_weight, --frame_size and the "
                              "model flags")
         check_save_path(Path(args.save_path), args.path_indata and Path(args.path_indata))
+        backend = backend_name(args.backend, args.onnx)
         settings = make_settings(args.device, args.batch_size, args.precision, args.exact, args.compile,
-                                 args.audio_ablation, args.workers)
-        predictor = onnx_predictor(args.onnx, settings) if args.onnx else \
+                                 args.audio_ablation, args.workers, backend)
+        predictor = onnx_predictor(args.onnx, settings, backend) if args.onnx else \
             build_predictor(args.file_weight, entry_from_args(args, default_model),
-                            tuple(args.frame_size) if args.frame_size else None, settings, default_model)
+                            tuple(args.frame_size) if args.frame_size else None, settings, default_model, backend)
         videos = process_share(select_part(list_videos(predictor.entry.takes_audio), args.start_idx, args.num_parts))
         failures = predict_all(predictor, videos, args.save_path, settings)
         return finish(videos, failures, args.save_path, args.overlay)

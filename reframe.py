@@ -427,12 +427,14 @@ def summary(info: VideoInfo, crop: Crop, saliency: Saliency, camera: CameraPath)
 def predict_maps(video_path: Path, save_path: Path, args: argparse.Namespace) -> Path:
     """The maps of the video from the model --model names, else the checkpoint's own (an AViNet one hears the
     video's sound), run by the engine into save_path; their folder."""
-    settings = inference.make_settings(args.device, args.batch_size, args.precision)
+    backend = inference.backend_name(args.backend, args.onnx)
+    settings = inference.make_settings(args.device, args.batch_size, args.precision, backend=backend)
     if args.onnx:
-        return inference.maps_of_video(video_path, save_path, inference.onnx_predictor(args.onnx, settings), settings)
+        predictor = inference.onnx_predictor(args.onnx, settings, backend)
+        return inference.maps_of_video(video_path, save_path, predictor, settings)
     frame_size = tuple(args.frame_size) if args.frame_size else None
     entry = get_entry(args.model).configured(frame_size) if args.model else None
-    predictor = inference.build_predictor(args.file_weight, entry, frame_size, settings)
+    predictor = inference.build_predictor(args.file_weight, entry, frame_size, settings, backend=backend)
     return inference.maps_of_video(video_path, save_path, predictor, settings)
 
 
@@ -451,7 +453,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="checkpoint of the saliency model (ViNet-E: a ViNet-S and a ViNet-A one), without --maps")
     parser.add_argument("--model", default=None, help="registry model name (default: the checkpoint's own)")
     parser.add_argument("--onnx", default=None, metavar="MODEL.onnx",
-                        help="an ONNX file written by export.py, run by onnxruntime, instead of a checkpoint")
+                        help="an ONNX file written by export.py (an int8 one too), instead of a checkpoint")
+    inference.add_backend_argument(parser)
     parser.add_argument("--save_path", default=None, help="where a model run keeps its maps (default: deleted)")
     parser.add_argument("--device", default="auto", help="the model's device: auto (cuda when present), cpu, cuda")
     parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="the model's precision")
