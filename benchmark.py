@@ -417,11 +417,13 @@ def benchmark_modes(cuda: bool, quick_only: bool) -> list[tuple]:
 
 
 def naive_process(frame_dir: str, out_dir: str, weights: str) -> None:
-    """The original's generate_result.py re-created as a process: build ViNet, load the file, the naive loop."""
+    """The original's generate_result.py re-created as a process: build ViNet, load the file, the naive loop; the
+    maps in out_dir/<video>/, as generate_result.py writes them."""
     model = MODELS["vinet"].build()
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    original_loop(model.eval(), list_frames(frame_dir), out_dir=Path(out_dir))
+    maps = Path(out_dir) / Path(frame_dir).parent.name
+    maps.mkdir(parents=True, exist_ok=True)
+    original_loop(model.eval(), list_frames(frame_dir), out_dir=maps)
 
 
 def int8_float_layers() -> str:
