@@ -261,7 +261,10 @@ def quantized_proto(model: nn.Module, entry: ModelEntry, proto: "onnx.ModelProto
     names = input_names(entry)
     dataset = nncf.Dataset([{name: np.repeat(x.numpy(), batch or 1, axis=0) for name, x in zip(names, window)}
                             for window in fitted])   # a fixed batch of one window, repeated
-    log.info("int8: calibrating on %d windows, checking on %d held out", len(fitted), len(held_out))
+    source = ", ".join(Path(video).name for video in calibration.videos) if calibration.videos else \
+        f"{SAMPLE_VIDEO.name} and {SYNTHETIC_SCENES} synthetic scenes"
+    log.info("int8: calibrating on %d windows of %s, checking on %d held out%s", len(fitted), source, len(held_out),
+             "" if calibration.videos else " (footage like yours calibrates better: --calibrate VIDEO ...)")
     quantized = nncf.quantize(proto, dataset, subset_size=len(fitted))
     scores = int8_cc(model, entry, quantized, held_out)
     worst = min(scores.values())
@@ -269,8 +272,6 @@ def quantized_proto(model: nn.Module, entry: ModelEntry, proto: "onnx.ModelProto
         raise InputError(f"int8 maps reach CC {worst:.4f} with fp32's on {len(held_out)} held-out windows, below "
                          f"{MIN_INT8_CC}: not written; calibrate on footage like yours (--calibrate VIDEO ...) or "
                          "run fp32 or bf16")
-    source = ", ".join(Path(video).name for video in calibration.videos) if calibration.videos else \
-        f"{SAMPLE_VIDEO.name} and {SYNTHETIC_SCENES} synthetic scenes"
     return quantized, {
         "precision": "int8", "int8_cc_vs_fp32": json.dumps(scores), "int8_held_out_windows": str(len(held_out)),
         "int8_check": "mean CC of the maps with the PyTorch fp32 model's on the held-out windows, run by OpenVINO "
