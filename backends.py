@@ -365,14 +365,12 @@ class OpenVinoBackend(GraphBackend):
 
 
 def check_graph_settings(name: str, settings: Settings) -> None:
-    """InputError for settings an ONNX runtime cannot follow."""
+    """InputError for settings an ONNX runtime cannot follow (OpenVINO's device: inference.make_settings)."""
     if settings.exact or settings.compile != "none":
         raise InputError(f"--backend {name} runs an ONNX graph: --exact and --compile are PyTorch's; drop them")
     if name == "onnxruntime" and settings.precision != "fp32":
         raise InputError("--backend onnxruntime runs a file in the precision it was exported in: drop --precision "
                          "(export.py --precision fp16 writes a half-precision file; --backend openvino runs bf16)")
-    if name == "openvino" and settings.device.type != "cpu":
-        raise InputError(f"--backend openvino runs on the CPU here: use --device cpu, not {settings.device}")
 
 
 def graph_backend(name: str, source: str | Path | bytes, settings: Settings,

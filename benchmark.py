@@ -64,15 +64,19 @@ from utils import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     PRECISIONS,
+    ArgumentParser,
     InputError,
     atomic_write_bytes,
     audio_buffer_length,
     autocast,
     blur_map,
+    device_flag,
     encode_map,
     map_to_uint8,
+    number_flag,
     postprocess_map,
     resize_map,
+    resolve_device,
 )
 from weights import load_model
 
@@ -723,25 +727,31 @@ def memory_report(tmp: Path, lengths: tuple[int, ...] = (300, 3000)) -> dict:
     return {"memory": rows}
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="auto")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """benchmark.py's flags; InputError (one line) for a bad one."""
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto", type=device_flag, help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--quick", action="store_true", help="fewer frames, modes and repeats; no onnxruntime rows")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=None, metavar="NAME",
                         help=f"the models measured, beside ViNet, the reference (default: {' '.join(BENCHMARKED)}; "
                              "--quick: vinet vinet-s)")
-    parser.add_argument("--frames", type=int, default=None, help="frames of the end-to-end video")
+    parser.add_argument("--frames", type=number_flag(int, 2 * CLIP_LENGTH - 1), default=None,
+                        help="frames of the end-to-end video (the original's loop maps every frame from 63 on, and "
+                             "the engine's maps are compared with its maps)")
     parser.add_argument("--json", default="benchmark.json")
     parser.add_argument("--steps", action="store_true",
                         help="also time the model-only speed-ups one at a time (ViNet)")
     parser.add_argument("--processes", action="store_true",
                         help="only time whole processes as a user runs them (start-up included), interleaved")
-    parser.add_argument("--process_frames", type=int, default=66, help="--processes: frames of the video")
+    parser.add_argument("--process_frames", type=number_flag(int, 2 * CLIP_LENGTH - 1), default=66,
+                        help="--processes: frames of the video (the original's loop maps every frame from 63 on, and "
+                             "every command's maps are compared)")
     parser.add_argument("--video", help="--processes: time the first --process_frames frames of this video file "
                                         "instead of synthetic ones")
-    parser.add_argument("--process_size", type=int, nargs=2, default=(272, 640), metavar=("H", "W"),
+    parser.add_argument("--process_size", type=number_flag(int, 2), nargs=2, default=(272, 640), metavar=("H", "W"),
                         help="--processes: frame size (JPEG frames)")
-    parser.add_argument("--rounds", type=int, default=2, help="--processes: interleaved rounds (the best counts)")
+    parser.add_argument("--rounds", type=number_flag(int, 1), default=2,
+                        help="--processes: interleaved rounds (the best counts)")
     parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=None, metavar="NAME",
                         help="--processes: the backends timed beside PyTorch fp32 (default: all installed; int8 "
                              "files are calibrated first with export.py's defaults)")
@@ -750,7 +760,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reframe", action="store_true",
                         help="only time reframe.py on a 10 s 720p video with its maps given, against real time")
     parser.add_argument("--naive_process", nargs=3, metavar=("FRAMES", "OUT", "WEIGHTS"), help=argparse.SUPPRESS)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def benchmark_models(names: tuple[str, ...], frame_dir: Path,
@@ -868,18 +878,13 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError("--video gives --processes its frames: add --processes")
     if args.backend and not args.processes:
         raise InputError("--backend chooses the backends --processes times: add --processes")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {args.device}: CUDA is not available here; use --device cpu")
-    if min(args.process_frames, args.rounds) < 1:
-        raise InputError("--process_frames and --rounds must be at least 1")
-    if args.frames is not None and args.frames < 2 * CLIP_LENGTH - 1:
-        raise InputError(f"--frames must be at least {2 * CLIP_LENGTH - 1}: the original's loop maps every frame "
-                         "only from that length on, and the engine's maps are compared with its maps")
+    resolve_device(args.device)
 
 
-def main() -> int:
-    args = parse_args()
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark the flags ask for; the exit status (2 after one line for bad input)."""
     try:
+        args = parse_args(argv)
         check_args(args)
         run(args)
     except InputError as error:

@@ -4,7 +4,8 @@ maps as a zip, a reframed cut and its crop path.
     python demo.py --file_weight AViNet_DIEM.pt ViNet_DHF1K.pt     # then open http://127.0.0.1:7860
 
 Each --file_weight is one model on the page (W1,W2: one ensemble, as ViNet-E); the checkpoint names its model.
-Without weights the page offers the untrained AViNet and ViNet and says so. The models are built once at start-up;
+Without weights, --untrained offers the untrained AViNet and ViNet (for testing the page) and says so. The
+models are built once at start-up;
 jobs queue and run one at a time, through the scripts' engine: inference.maps_of_video makes the maps,
 inference.write_overlay the overlay (the one generate_result_audio_visual.py --overlay writes) and reframe.py
 crops from those maps (no second model run). A video is probed before any model time: an unreadable file, one
@@ -33,7 +34,7 @@ import inference
 import reframe
 from media import VideoInfo, probe_video
 from registry import MODELS
-from utils import PRECISIONS, InputError, atomic_path
+from utils import ArgumentParser, InputError, atomic_path, number_flag
 
 log = logging.getLogger("demo")
 SAMPLE = Path(__file__).resolve().parent / "extras" / "sample.mp4"
@@ -187,37 +188,34 @@ def build_page(jobs: DemoJobs) -> gr.Blocks:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """demo.py's flags."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--file_weight", default=None, nargs="+", metavar="W",
-                        help="checkpoints, one model each on the page (W1,W2: an ensemble); without them the "
-                             "untrained AViNet and ViNet")
-    parser.add_argument("--frame_size", default=None, type=int, nargs=2, metavar=("H", "W"),
-                        help="model input size, for models trained at another size (default: the model's own)")
-    parser.add_argument("--port", default=7860, type=int, help="the page's port (default 7860)")
+                        help="checkpoints, one model each on the page (W1,W2: an ensemble)")
+    parser.add_argument("--untrained", action="store_true",
+                        help="without --file_weight: offer the untrained AViNet and ViNet (their maps mean nothing)")
+    inference.add_frame_size_argument(parser)
+    parser.add_argument("--port", default=7860, type=number_flag(int, 1, 65535), help="the page's port (default 7860)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: the whole network)")
-    parser.add_argument("--max_seconds", default=60.0, type=float, help="longest video accepted, in seconds")
+    parser.add_argument("--max_seconds", default=60.0, type=number_flag(float, 0, above=True),
+                        help="longest video accepted, in seconds")
     parser.add_argument("--max_upload", default="500mb", help="largest upload accepted (gradio's max_file_size)")
-    parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda")
-    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="the models' precision")
-    parser.add_argument("--batch_size", default=None, type=int, help="windows per forward pass")
-    inference.add_backend_argument(parser)
+    inference.add_run_arguments(parser)
     return parser.parse_args(argv)
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """InputError for flags out of range."""
-    if not 1 <= args.port <= 65535:
-        raise InputError(f"--port must be in 1..65535, got {args.port}")
-    if args.max_seconds <= 0:
-        raise InputError(f"--max_seconds must be positive, got {args.max_seconds:g}")
+    """InputError for flags that do not go together."""
+    if bool(args.file_weight) == bool(args.untrained):
+        raise InputError("give --file_weight W (one model per checkpoint) or --untrained (the untrained AViNet and "
+                         "ViNet, whose maps mean nothing), one of the two")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Build the models, then serve the page until interrupted; 2 after one line for bad flags or weights."""
-    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)   # gradio's start-up checks, one line per request
     try:
+        args = parse_args(argv)
         check_args(args)
         backend = inference.backend_name(args.backend, None)
         settings = inference.make_settings(args.device, args.batch_size, args.precision, backend=backend)

@@ -25,14 +25,17 @@ all frames (DHF1K).
 
 Per-frame rules. No fixations: nss, auc_j, s_auc and auc_b are NaN (counted in nan_frames, left out of the means).
 A flat or all-zero prediction is logged and scored at chance (cc = sim = nss = 0, s_auc = auc_b = 0.5, auc_j ~ 0.5),
-so blank frames cannot improve a score. A flat ground-truth map gives NaN cc, sim and kld. Missing or unreadable
-files are logged one line each, counted under "problems" in the output and skipped; unreadable ones (not an image,
+so blank frames cannot improve a score. A flat ground-truth map gives NaN cc, sim and kld. A prediction missing
+for any annotated frame stops the run before scoring (exit code 2, naming the videos and their missing frame
+counts) unless --allow_missing, which scores what exists. Missing or unreadable files are then logged one line
+each, counted under "problems" in the output and skipped; unreadable ones (not an image,
 a .mat without eyeMap or I) are also listed under "unreadable_files", repeated in a closing line, and the run exits
 with 2 after writing its JSON. A missing ground-truth folder or fold list, or a ground truth without a single
 fixation map when fixation metrics are asked for, stops the run at start-up (exit code 2); a run that scores no
 frame writes its JSON and exits with 1.
 
 Output JSON: mean, frame_mean, per_video (<video>: means over its frames), frames_per_video, num_videos, num_frames,
+frames_scored of frames_annotated, missing_predictions (<video>: frames without one),
 nan_frames (frames with any NaN metric), nan_counts (per metric), problems (counts by kind) and the run's settings;
 NaN is written as null. --csv writes one row per frame.
 
@@ -63,7 +66,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 import loss
 from dataloader import VALIDATION, list_audio_visual_videos, list_frame_folder_videos, read_fixations
-from utils import InputError, atomic_write_bytes
+from utils import ArgumentParser, InputError, atomic_write_bytes, number_flag
 
 log = logging.getLogger("evaluate")
 
@@ -251,6 +254,31 @@ def load_video_fixations(video: Video) -> tuple[tuple[Fixations | None, ...], li
     return tuple(fixations), problems
 
 
+def prediction_file(frame: Frame, prediction_dir: Path) -> Path | None:
+    """The prediction of a frame (<stem>.png, .jpg, ...), None when there is none."""
+    return next((path for path in (prediction_dir / (frame.prediction_stem + suffix) for suffix in PREDICTION_SUFFIXES)
+                 if path.is_file()), None)
+
+
+def missing_predictions(videos: Sequence[Video], prediction_root: Path) -> dict[str, tuple[int, int]]:
+    """{video: (frames without a prediction, annotated frames)} for the videos missing some."""
+    missing = {}
+    for video in videos:
+        absent = sum(prediction_file(frame, prediction_root / video.name) is None for frame in video.frames)
+        if absent:
+            missing[video.name] = (absent, len(video.frames))
+    return missing
+
+
+def check_complete(missing: dict[str, tuple[int, int]], videos: Sequence[Video], prediction_root: Path) -> None:
+    """InputError naming the videos (and frame counts) that lack predictions: a partial score is refused."""
+    if missing:
+        named = ", ".join(f"{name} ({absent} of {total} frames)" for name, (absent, total) in list(missing.items())[:5])
+        raise InputError(f"predictions missing in {prediction_root} for {len(missing)} of {len(videos)} videos: "
+                         f"{named}{', ...' if len(missing) > 5 else ''}; generate them, or pass --allow_missing to "
+                         "score only the frames that have one")
+
+
 def read_frame_maps(frame: Frame, prediction_dir: Path,
                     problems: list[tuple[str, str | None]]) -> tuple[np.ndarray, np.ndarray] | None:
     """A frame's ground-truth density and prediction, noting what is odd about them; None if either is unusable."""
@@ -258,8 +286,7 @@ def read_frame_maps(frame: Frame, prediction_dir: Path,
     if density is None:
         problems.append(("unreadable_gt", f"{frame.density_path}: ground-truth map empty or unreadable; frame skipped"))
         return None
-    prediction_path = next((path for path in (prediction_dir / (frame.prediction_stem + suffix)
-                                              for suffix in PREDICTION_SUFFIXES) if path.is_file()), None)
+    prediction_path = prediction_file(frame, prediction_dir)
     if prediction_path is None:
         problems.append(("missing_prediction", f"{prediction_dir / frame.prediction_stem}.png: prediction missing; "
                                                "frame skipped"))
@@ -493,6 +520,9 @@ def evaluate(args: argparse.Namespace) -> dict:
     if not prediction_root.is_dir():
         raise InputError(f"prediction folder not found: {prediction_root}; pass --pred_path the folder holding "
                          "<video>/<frame>.png")
+    missing = missing_predictions(videos, prediction_root)
+    if not args.allow_missing:
+        check_complete(missing, videos, prediction_root)
     shuffle_map = read_shuffle_map(args.shuffle_map)
     log.info("%d videos, %d frames, protocol %s, metrics %s", len(videos), sum(len(v.frames) for v in videos),
              protocol, ",".join(args.metrics))
@@ -501,13 +531,15 @@ def evaluate(args: argparse.Namespace) -> dict:
     summary = summarise(results, args.metrics)
     summary["unreadable_files"] = [message.split("; ")[0] for result in results for kind, message in result.problems
                                    if kind.startswith("unreadable") and message]
+    summary.update(frames_scored=summary["num_frames"], frames_annotated=sum(len(v.frames) for v in videos),
+                   missing_predictions={name: absent for name, (absent, _) in missing.items()})
     summary.update(protocol=protocol, metrics=list(args.metrics), pred_path=str(prediction_root), gt_path=str(gt_root),
                    dataset=args.dataset, split=args.split, shuffle_map=args.shuffle_map, seed=args.seed)
     atomic_write_bytes(args.output, json.dumps(summary, indent=2, allow_nan=False).encode())
     if args.csv:
         write_csv(Path(args.csv), results, args.metrics)
-    log.info("%d frames of %d videos scored, %d with NaN metrics; problems: %s", summary["num_frames"],
-             summary["num_videos"], summary["nan_frames"],
+    log.info("%d of %d annotated frames of %d videos scored, %d with NaN metrics; problems: %s",
+             summary["frames_scored"], summary["frames_annotated"], summary["num_videos"], summary["nan_frames"],
              ", ".join(f"{kind} {count}" for kind, count in summary["problems"].items()) or "none")
     log.info("mean of video means: %s", _format_scores(summary["mean"]))
     log.info("mean over frames:    %s", _format_scores(summary["frame_mean"]))
@@ -526,7 +558,7 @@ def parse_metrics(text: str) -> tuple[str, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pred_path", required=True, help="folder of predictions, <video>/<frame>.png")
     parser.add_argument("--gt_path", required=True, help="DHF1K annotation folder, or the audio-visual dataset root")
     parser.add_argument("--output", required=True, help="summary JSON to write")
@@ -535,21 +567,26 @@ def build_parser() -> argparse.ArgumentParser:
                              "default av with --dataset, else dhf1k")
     parser.add_argument("--shuffle_map", default=None, help="one fixed binary map as s_auc's other map")
     parser.add_argument("--dataset", default=None, help="audio-visual dataset name (DIEM, Coutrot_db1, AVAD, ...)")
-    parser.add_argument("--split", type=int, default=None, help="fold number of the audio-visual dataset (not DIEM)")
+    parser.add_argument("--split", type=number_flag(int, 1, 3), default=None,
+                        help="fold number of the audio-visual dataset (not DIEM)")
     parser.add_argument("--metrics", type=parse_metrics, default=METRICS,
                         help=f"comma-separated subset of {','.join(METRICS)}")
     parser.add_argument("--csv", default=None, help="also write per-frame scores to this CSV")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (videos in parallel)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the AUC jitter and splits")
+    parser.add_argument("--workers", type=number_flag(int, 1), default=os.cpu_count() or 1,
+                        help="processes (videos in parallel)")
+    parser.add_argument("--seed", type=number_flag(int, 0), default=0, help="seed of the AUC jitter and splits")
+    parser.add_argument("--allow_missing", action="store_true",
+                        help="score the frames that have a prediction when some have none (the JSON records how "
+                             "many were scored of how many annotated); without it a missing prediction is refused")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: returns 0; 2 after one error line when an input is missing, or after the closing line naming the
     files that could not be read (the JSON is written with the rest); 1 when no frame could be scored."""
-    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
+        args = build_parser().parse_args(argv)
         with logging_redirect_tqdm():
             summary = evaluate(args)
     except InputError as error:

@@ -78,9 +78,18 @@ from backends import (
     traced_proto,
 )
 from loss import cc
-from registry import ModelEntry, get_entry
+from registry import MODELS, ModelEntry, get_entry
 from synthetic import disc_paths, render_frames, soundtrack, write_video
-from utils import AUDIO_RATE, AUDIO_SCALE, InputError, atomic_path, audio_buffer_length, require
+from utils import (
+    AUDIO_RATE,
+    AUDIO_SCALE,
+    ArgumentParser,
+    InputError,
+    atomic_path,
+    audio_buffer_length,
+    number_flag,
+    require,
+)
 from weights import load_model
 
 if TYPE_CHECKING:
@@ -294,10 +303,11 @@ def batch_flag(text: str) -> int | None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line's flags."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--file_weight", default=None, nargs="+", metavar="W", help="the checkpoint to export; it "
                         "names its model (like the generate scripts); ViNet-E: one file of each member")
-    parser.add_argument("--model", default=None, help="registry model name (default: the checkpoint's own)")
+    parser.add_argument("--model", default=None, choices=list(MODELS), metavar="NAME",
+                        help="registry model name (default: the checkpoint's own)")
     parser.add_argument("--untrained", action="store_true",
                         help="export random weights, without --file_weight (to test a pipeline: the maps mean nothing)")
     parser.add_argument("--output", required=True, metavar="PATH.onnx", help="the ONNX file to write")
@@ -312,11 +322,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--calibrate", default=None, nargs="+", metavar="VIDEO",
                         help="--int8: the videos to calibrate on (default: the bundled sample and synthetic scenes; "
                              "footage like what you will run calibrates better)")
-    parser.add_argument("--calibration_windows", default=Calibration.windows, type=int, metavar="N",
+    parser.add_argument("--calibration_windows", default=Calibration.windows, type=number_flag(int, 4), metavar="N",
                         help="--int8: windows spread over the videos, one in four held out to check (default "
                              f"{Calibration.windows})")
-    parser.add_argument("--opset", default=DEFAULT_OPSET, type=int, help=f"ONNX opset (default {DEFAULT_OPSET})")
-    parser.add_argument("--frame_size", default=None, type=int, nargs=2, metavar=("H", "W"),
+    parser.add_argument("--opset", default=DEFAULT_OPSET, type=number_flag(int, 14),
+                        help=f"ONNX opset (default {DEFAULT_OPSET}; 14 or later)")
+    parser.add_argument("--frame_size", default=None, type=number_flag(int, 1), nargs=2, metavar=("H", "W"),
                         help="model input size, for models trained at another size (default: the model's own)")
     parser.add_argument("--verify", action="store_true",
                         help="also run the file with onnxruntime on a random input and log its largest difference "
@@ -352,9 +363,6 @@ def chosen_calibration(args: argparse.Namespace) -> Calibration | None:
         if args.calibrate:
             raise InputError("--calibrate gives --int8 its videos: add --int8")
         return None
-    if args.calibration_windows < 4:
-        raise InputError(f"--calibration_windows {args.calibration_windows}: give 4 or more (one in four is held out "
-                         "to check the result)")
     if args.precision != "fp32":
         raise InputError("--int8 quantizes the fp32 graph: drop --precision")
     for video in args.calibrate or []:
@@ -376,9 +384,11 @@ def main(argv: list[str] | None = None) -> int:
     """Export the model the flags name; the exit status (2 after one line for bad input)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)   # NNCF imports it: "no CUDA runtime"
-    args = parse_args(argv)
-    output = Path(args.output)
     try:
+        args = parse_args(argv)
+        output = Path(args.output)
+        if output.suffix.lower() != ".onnx":
+            raise InputError(f"--output {output}: an ONNX file's name ends in .onnx")
         calibration = chosen_calibration(args)
         entry, model, checkpoint = chosen_model(args)
         props = export_model(model, entry, output, checkpoint, args.batch, args.precision, args.opset, calibration)

@@ -13,7 +13,7 @@ import argparse
 import sys
 
 import inference
-from utils import InputError
+from utils import ArgumentParser, InputError
 
 
 def frame_folders_or_files(args: argparse.Namespace, with_audio: bool) -> list[inference.Video]:
@@ -27,12 +27,12 @@ def frame_folders_or_files(args: argparse.Namespace, with_audio: bool) -> list[i
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """Maps for the flags' videos; the exit status (2 after one line for bad input)."""
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--path_indata", default=None, help="folder of <video>/images/<frames>")
     inference.add_arguments(parser)
     parser.set_defaults(**inference.SOUND_FLAGS)
-    args = parser.parse_args(argv)
-    return inference.generate(args, lambda with_audio: frame_folders_or_files(args, with_audio), "vinet")
+    return inference.generate(parser, argv, frame_folders_or_files, "vinet")
 
 
 if __name__ == "__main__":

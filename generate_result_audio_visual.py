@@ -19,7 +19,7 @@ import sys
 import inference
 from dataloader import AUDIO_ABLATIONS, AUDIO_VISUAL_DATASETS
 from registry import FUSIONS
-from utils import str2bool
+from utils import ArgumentParser, number_flag, str2bool
 
 
 def audio_visual_sources(args: argparse.Namespace, with_audio: bool) -> list[inference.Video]:
@@ -30,23 +30,23 @@ def audio_visual_sources(args: argparse.Namespace, with_audio: bool) -> list[inf
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """Maps for the flags' videos; the exit status (2 after one line for bad input)."""
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--path_indata", default=None, help="dataset root (video_frames/, video_audio/, fold_lists/)")
     parser.add_argument("--dataset", default="DIEM", choices=AUDIO_VISUAL_DATASETS)
-    parser.add_argument("--split", default=1, type=int, help="fold 1-3 (DIEM has one)")
+    parser.add_argument("--split", default=1, type=number_flag(int, 1, 3), help="fold 1-3 (DIEM has one)")
     parser.add_argument("--use_sound", default=None, type=str2bool, help="True: AViNet; False: ViNet "
                         "(default: as the checkpoint says)")
     parser.add_argument("--fusion", default=None, choices=list(FUSIONS),
                         help="bilinear (AViNet), transformer (bilinear + transformer), tokens (token fusion)")
     parser.add_argument("--use_transformer", default=None, type=str2bool,
                         help="the original's name for --fusion transformer")
-    parser.add_argument("--transformer_in_channel", default=None, type=int, help="transformer width (the "
-                        "variant's default: 32 for transformer, 512 for tokens)")
+    parser.add_argument("--transformer_in_channel", default=None, type=number_flag(int, 1),
+                        help="transformer width (the variant's default: 32 for transformer, 512 for tokens)")
     parser.add_argument("--audio_ablation", default="none", choices=AUDIO_ABLATIONS,
                         help="silence the sound, or give each clip another moment's sound")
     inference.add_arguments(parser)
-    args = parser.parse_args(argv)
-    return inference.generate(args, lambda with_audio: audio_visual_sources(args, with_audio), "avinet")
+    return inference.generate(parser, argv, audio_visual_sources, "avinet")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Video and audio files: probing, decoding and writing, all through PyAV. The one module that opens them.
 
-Reading: probe_video (frame timestamps, rate, size, sound), decode_video_frames / frames_by_index (frames
-in presentation order, a frame that cannot be decoded reported as missing), decode_audio / load_wav (mono,
-scaled to SoundNet's range, resampled when asked).
+Reading: probe_video (frame timestamps, rate, the size a player shows, rotation, pixel aspect, sound),
+frames_by_index (frames in presentation order and upright: the display matrix's rotation and the sample
+aspect ratio applied, as a player shows them; a frame that cannot be decoded reported as missing),
+decode_audio / load_wav (mono, scaled to SoundNet's range, resampled when asked).
 
 Writing: VideoWriter, the one writer of every video the project makes (overlays, reframed cuts, debug
 videos, the synthetic sample, the benchmark's workload). Its policy:
@@ -97,14 +98,55 @@ class VideoInfo:
     path: Path
     frame_times: np.ndarray  # presentation time of each frame in seconds, from the stream's timestamps
     fps: float
-    size: tuple[int, int]    # (width, height)
+    size: tuple[int, int]    # (width, height) as a player shows it: pixel aspect and rotation applied
     pts: np.ndarray          # each frame's timestamp in the stream's time base, ascending
     time_base: Fraction = Fraction(1, 90000)
     has_audio: bool = False
+    rotation: int = 0        # the display matrix's counter-clockwise rotation of the coded picture: 0/90/180/270
+    scaled_size: tuple[int, int] | None = None   # (width, height) of a picture with non-square pixels made square
 
     @property
     def num_frames(self) -> int:
         return len(self.frame_times)
+
+
+def display_geometry(coded: tuple[int, int], sample_aspect: Fraction | None,
+                     rotation: int) -> tuple[tuple[int, int], tuple[int, int] | None]:
+    """The size a player shows a coded picture at (square pixels, rotated) and the square-pixel size before
+    the rotation (None when the pixels are square already). Widths are scaled, as FFmpeg's players do."""
+    width, height = coded
+    scaled = None
+    if sample_aspect and sample_aspect != 1:
+        scaled = (max(2, 2 * round(width * sample_aspect / 2)), height)
+        width = scaled[0]
+    return ((height, width) if rotation % 180 else (width, height)), scaled
+
+
+def upright(frame: av.VideoFrame, info: VideoInfo) -> av.VideoFrame:
+    """A decoded frame as a player shows it: pixels made square, then the display rotation applied."""
+    if info.scaled_size:
+        frame = frame.reformat(width=info.scaled_size[0], height=info.scaled_size[1], interpolation="BILINEAR")
+    if info.rotation:
+        turned = np.rot90(frame.to_ndarray(format="rgb24"), info.rotation // 90)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(turned), format="rgb24")
+    return frame
+
+
+def picture_facts(container: av.container.InputContainer) -> tuple[int, Fraction | None]:
+    """The display rotation (counter-clockwise, 0/90/180/270) and sample aspect ratio of the first video
+    stream, read from its first decodable frame."""
+    stream = container.streams.video[0]
+    frame = next((f for packet in container.demux(stream) for f in _decoded(packet)), None)
+    rotation = round((frame.rotation if frame is not None else 0) / 90) % 4 * 90
+    return rotation, stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+
+
+def _decoded(packet: av.Packet) -> list[av.VideoFrame]:
+    """A packet's frames; none for corrupt data."""
+    try:
+        return packet.decode()
+    except av.error.InvalidDataError:
+        return []
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -121,9 +163,11 @@ def probe_video(path: str | Path) -> VideoInfo:
             stream = container.streams.video[0]
             pts = sorted(packet.pts for packet in container.demux(stream) if packet.pts is not None)
             rate = stream.average_rate or stream.guessed_rate
-            size = (stream.codec_context.width, stream.codec_context.height)
+            coded = (stream.codec_context.width, stream.codec_context.height)
             time_base = stream.time_base
             has_audio = bool(container.streams.audio)
+        with av.open(str(path)) as container:
+            rotation, sample_aspect = picture_facts(container)
     except av.error.FFmpegError as error:
         raise InputError(f"cannot read video {path}: {error}") from error
     if not pts:
@@ -136,7 +180,8 @@ def probe_video(path: str | Path) -> VideoInfo:
         fps = (len(times) - 1) / (times[-1] - times[0])
     else:
         fps = 25.0
-    return VideoInfo(path, times, fps, size, pts, Fraction(time_base), has_audio)
+    size, scaled = display_geometry(coded, sample_aspect, rotation)
+    return VideoInfo(path, times, fps, size, pts, Fraction(time_base), has_audio, rotation, scaled)
 
 
 def decode_video_frames(path: str | Path) -> Iterator[av.VideoFrame]:
@@ -147,24 +192,21 @@ def decode_video_frames(path: str | Path) -> Iterator[av.VideoFrame]:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for packet in container.demux(stream):
-                try:
-                    yield from packet.decode()
-                except av.error.InvalidDataError:
-                    continue
+                yield from _decoded(packet)
     except av.error.FFmpegError as error:
         raise InputError(f"cannot decode video {path}: {error}") from error
 
 
 def frames_by_index(info: VideoInfo) -> Iterator[av.VideoFrame | None]:
-    """Every frame of a video in presentation order, frame i at info.pts[i]; None for a frame that could not
-    be decoded (its packet was corrupt, or the file ends early)."""
+    """Every frame of a video in presentation order and upright (upright), frame i at info.pts[i]; None for a
+    frame that could not be decoded (its packet was corrupt, or the file ends early)."""
     expected = 0
     for frame in decode_video_frames(info.path):
         index = expected if frame.pts is None else int(np.searchsorted(info.pts, frame.pts))
         if index >= info.num_frames or index < expected:
             continue
         yield from [None] * (index - expected)
-        yield frame
+        yield upright(frame, info)
         expected = index + 1
     yield from [None] * (info.num_frames - expected)
 

@@ -304,6 +304,8 @@ class VideoSaliencyModel(nn.Module):
     leaves the first ungrouped) and depth=True makes each a depthwise and a 1x1 convolution.
     """
 
+    SIGNATURE_ONLY = ("transformer_in_channel", "nhead")   # the original's arguments that ViNet never uses
+
     def __init__(self, transformer_in_channel: int = 32, nhead: int = 4, use_upsample: bool = True,
                  num_hier: int = 3, num_clips: int = CLIP_LENGTH, grouped_conv: bool = False,
                  root_grouping: bool = True, depth: bool = False):

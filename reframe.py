@@ -67,8 +67,8 @@ from media import (
     probe_video,
     read_gray,
 )
-from registry import get_entry
-from utils import PRECISIONS, InputError, atomic_path
+from registry import MODELS, get_entry
+from utils import ArgumentParser, InputError, atomic_path, number_flag
 
 log = logging.getLogger("reframe")
 
@@ -431,11 +431,11 @@ def predict_maps(video_path: Path, save_path: Path, args: argparse.Namespace) ->
     settings = inference.make_settings(args.device, args.batch_size, args.precision, backend=backend)
     if args.onnx:
         predictor = inference.onnx_predictor(args.onnx, settings, backend)
-        return inference.maps_of_video(video_path, save_path, predictor, settings)
-    frame_size = tuple(args.frame_size) if args.frame_size else None
-    entry = get_entry(args.model).configured(frame_size) if args.model else None
-    predictor = inference.build_predictor(args.file_weight, entry, frame_size, settings, backend=backend)
-    return inference.maps_of_video(video_path, save_path, predictor, settings)
+    else:
+        frame_size = tuple(args.frame_size) if args.frame_size else None
+        entry = get_entry(args.model).configured(frame_size) if args.model else None
+        predictor = inference.build_predictor(args.file_weight, entry, frame_size, settings, backend=backend)
+    return inference.maps_of_video(video_path, save_path, predictor, settings, args.overwrite)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -443,7 +443,8 @@ def predict_maps(video_path: Path, save_path: Path, args: argparse.Namespace) ->
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """reframe.py's flags; InputError (one line) for a bad one."""
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--video", required=True, help="the source video")
     parser.add_argument("--aspect", required=True, help="target aspect ratio W:H (9:16, 4:5, 1:1, 16:9, ...)")
     parser.add_argument("--output", required=True, help="the reframed video (.mp4, .mov, .mkv)")
@@ -451,27 +452,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="maps already generated for this video (OUT/<video>), instead of a model run")
     parser.add_argument("--file_weight", default=None, nargs="+", metavar="W",
                         help="checkpoint of the saliency model (ViNet-E: a ViNet-S and a ViNet-A one), without --maps")
-    parser.add_argument("--model", default=None, help="registry model name (default: the checkpoint's own)")
+    parser.add_argument("--model", default=None, choices=list(MODELS), metavar="NAME",
+                        help="registry model name (default: the checkpoint's own)")
+    parser.add_argument("--untrained", action="store_true",
+                        help="without --maps, --file_weight or --onnx: crop on an untrained model's maps (they mean "
+                             "nothing: for testing a pipeline)")
     parser.add_argument("--onnx", default=None, metavar="MODEL.onnx",
                         help="an ONNX file written by export.py (an int8 one too), instead of a checkpoint")
-    inference.add_backend_argument(parser)
     parser.add_argument("--save_path", default=None, help="where a model run keeps its maps (default: deleted)")
-    parser.add_argument("--device", default="auto", help="the model's device: auto (cuda when present), cpu, cuda")
-    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="the model's precision")
-    parser.add_argument("--batch_size", default=None, type=int, help="windows per forward pass of the model")
-    parser.add_argument("--frame_size", default=None, type=int, nargs=2, metavar=("H", "W"),
-                        help="the model's input size, for models trained at another size (default: its own)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="redo maps in --save_path that other settings made (see <video>.manifest.json)")
+    inference.add_run_arguments(parser)
+    inference.add_frame_size_argument(parser)
     parser.add_argument("--path_json", default=None, metavar="PATH.json", help="also write the crop path")
     parser.add_argument("--debug", default=None, metavar="DEBUG.mp4",
                         help="also write the source with heatmap, crop box and scene number")
-    parser.add_argument("--smoothing", default=0.5, type=float,
+    parser.add_argument("--smoothing", default=0.5, type=number_flag(float, 0),
                         help="time constant of the tracking camera in seconds (0: follow the targets)")
-    parser.add_argument("--max_speed", default=1.0, type=float,
+    parser.add_argument("--max_speed", default=1.0, type=number_flag(float, 0, above=True),
                         help="top camera speed in source widths (heights for a vertical crop) per second")
-    parser.add_argument("--scene_threshold", default=27.0, type=float,
+    parser.add_argument("--scene_threshold", default=27.0, type=number_flag(float, 0, above=True),
                         help="ContentDetector threshold: lower finds more cuts")
-    parser.add_argument("--min_scene_len", default=0.6, type=float, help="shortest scene in seconds")
-    parser.add_argument("--crf", default=DEFAULT_CRF, type=int, help="x264 quality (0-51, lower is better)")
+    parser.add_argument("--min_scene_len", default=0.6, type=number_flag(float, 0), help="shortest scene in seconds")
+    parser.add_argument("--crf", default=DEFAULT_CRF, type=number_flag(int, 0, 51),
+                        help="x264 quality (0-51, lower is better)")
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=X264_PRESETS,
                         help="x264 preset: veryfast is twice as fast as medium for the same quality (crf) in a "
                              "file a few percent larger")
@@ -484,14 +488,17 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError("give --maps (maps already made) or --file_weight/--model/--onnx (run a model), not both")
     if args.onnx and (args.file_weight or args.model):
         raise InputError("--onnx names its model: drop --file_weight and --model")
+    if not (args.maps or args.file_weight or args.onnx or args.untrained):
+        raise InputError("no saliency given: pass --maps DIR (maps made by the generate scripts), --file_weight W or "
+                         "--onnx FILE; --untrained crops on an untrained model's maps, which mean nothing")
+    if args.untrained and (args.maps or args.file_weight or args.onnx):
+        raise InputError("--untrained runs a model without weights: drop it, or drop --maps/--file_weight/--onnx")
     for name in ("output", "debug"):
         value = getattr(args, name)
         if value and Path(value).suffix.lower() not in OUTPUT_SUFFIXES:
             raise InputError(f"--{name} {value}: the file name must end in {', '.join(OUTPUT_SUFFIXES)}")
         if value and Path(value).resolve() == Path(args.video).resolve():
             raise InputError(f"--{name} {value} would overwrite --video: choose another file")
-    if args.smoothing < 0 or args.max_speed <= 0 or not 0 <= args.crf <= 51:
-        raise InputError("--smoothing must be >= 0, --max_speed > 0 and --crf in 0..51")
 
 
 @dataclass(frozen=True)
@@ -542,10 +549,10 @@ def reframe(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    """Reframe as the flags say; the exit status (2 after one line for bad input)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        reframe(args)
+        reframe(parse_args(argv))
         return 0
     except InputError as error:
         log.error("error: %s", error)

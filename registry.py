@@ -105,7 +105,8 @@ class ModelEntry:
         """This entry with other constructor arguments or input size; named after the registry entry it then
         equals, if any (ViNet with num_clips=16 is 'vinet-clip16')."""
         accepted = inspect.signature(self.builder).parameters
-        unknown = [FLAG_OF_ARGUMENT.get(name, name) for name in kwargs if name not in accepted]
+        unused = getattr(self.builder, "SIGNATURE_ONLY", ())
+        unknown = [FLAG_OF_ARGUMENT.get(name, name) for name in kwargs if name not in accepted or name in unused]
         if unknown:
             raise InputError(f"{self.name} has no {', '.join(unknown)}: drop it or choose another --model")
         merged = _explicit_arguments(self.builder, {**self.kwargs, **kwargs})

@@ -57,12 +57,16 @@ from model import SlowFastR50
 from registry import FUSIONS, MODELS, ModelEntry, WindowRule, entry_from_flags, get_entry, identify_model
 from utils import (
     PRECISIONS,
+    ArgumentParser,
     InputError,
     atomic_write_bytes,
     autocast,
     blur_map,
+    device_flag,
+    number_flag,
     remove_stale_temporaries,
     resize_map,
+    resolve_device,
     str2bool,
 )
 from weights import (
@@ -104,8 +108,7 @@ def schedule_name(value: str) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The original's flags (booleans parsed as written) and the new ones."""
-    parser = argparse.ArgumentParser(description="Train ViNet / AViNet.",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = ArgumentParser(description="Train ViNet / AViNet.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
     def flag(group: argparse._ArgumentGroup, name: str, default: bool | None, help: str) -> None:
         group.add_argument(name, type=str2bool, nargs="?", const=True, default=default, help=help)
@@ -122,15 +125,18 @@ def _data_flags(data: argparse._ArgumentGroup) -> None:
     data.add_argument("--train_path_data", required=True,
                       help="dataset root: the DHF1K/Hollywood/UCF training folder, or the audio-visual root")
     data.add_argument("--val_path_data", help="validation folder (SoundDataset: the same root, test lists)")
-    data.add_argument("--split", type=int, default=1, help="audio-visual fold 1-3 (DIEM has one split)")
+    data.add_argument("--split", type=number_flag(int, 1, 3), default=1,
+                      help="audio-visual fold 1-3 (DIEM has one split)")
     data.add_argument("--av_datasets", nargs="+", choices=AUDIO_VISUAL_DATASETS, default=list(AUDIO_VISUAL_DATASETS),
                       help="the audio-visual sets trained on together")
-    data.add_argument("--frame_size", type=int, nargs=2, metavar=("H", "W"),
-                      help="frame size the model sees (multiples of 32; default: the model's own, 224 384)")
-    data.add_argument("--clips_per_video", type=int, default=1, help="random training clips per video per epoch")
-    data.add_argument("--no_workers", type=int, default=4, help="data loader worker processes")
+    data.add_argument("--frame_size", type=number_flag(int, 1), nargs=2, metavar=("H", "W"),
+                      help="frame size the model sees (default: the model's own; ViNet: multiples of 32, ViNet-A 4)")
+    data.add_argument("--clips_per_video", type=number_flag(int, 1), default=1,
+                      help="random training clips per video per epoch")
+    data.add_argument("--no_workers", type=number_flag(int, 0), default=4, help="data loader worker processes")
     data.add_argument("--audio_ablation", choices=AUDIO_ABLATIONS, default="none",
-                      help="validation audio: as recorded, silenced, or another video's")
+                      help="the sound an audio-visual model hears in training and validation: as recorded, "
+                           "silenced, or another moment's (an ablation study)")
 
 
 def _model_flags(net: argparse._ArgumentGroup, flag) -> None:
@@ -139,11 +145,13 @@ def _model_flags(net: argparse._ArgumentGroup, flag) -> None:
     flag(net, "--use_sound", None, "AViNet (with audio) instead of ViNet")
     net.add_argument("--fusion", choices=list(FUSIONS), help="AViNet's audio-visual fusion (default bilinear)")
     flag(net, "--use_transformer", None, "the original's name for --fusion transformer")
-    net.add_argument("--clip_size", type=int, help="frames per clip (ViNet: 8, 16, 32, 48; default 32)")
-    net.add_argument("--num_hier", type=int, help="encoder hierarchies fused by the decoder (0-3; default 3)")
-    net.add_argument("--transformer_in_channel", type=int, help="token width (default: the variant's own)")
-    net.add_argument("--nhead", type=int, help="transformer heads (default 4)")
-    net.add_argument("--num_encoder_layers", type=int, help="transformer layers (default 3)")
+    net.add_argument("--clip_size", type=number_flag(int, 1), help="frames per clip (ViNet: 8, 16, 32, 48; default 32)")
+    net.add_argument("--num_hier", type=number_flag(int, 0, 3),
+                     help="encoder hierarchies fused by the decoder (0-3; default 3)")
+    net.add_argument("--transformer_in_channel", type=number_flag(int, 1),
+                     help="token width (default: the variant's own)")
+    net.add_argument("--nhead", type=number_flag(int, 1), help="transformer heads (default 4)")
+    net.add_argument("--num_encoder_layers", type=number_flag(int, 1), help="transformer layers (default 3)")
     net.add_argument("--s3d_weights", help="S3D Kinetics-400 weights (TASED-Net or torchvision layout)")
     net.add_argument("--soundnet_weights", help="SoundNet8 weights (soundnet8_final.pth)")
     net.add_argument("--slowfast_weights", help="ViNet-A's encoder: ACAR-Net's SlowFast-R50 weights")
@@ -152,27 +160,29 @@ def _model_flags(net: argparse._ArgumentGroup, flag) -> None:
 
 
 def _optimisation_flags(opt: argparse._ArgumentGroup, flag) -> None:
-    opt.add_argument("--no_epochs", type=int, default=40)
-    opt.add_argument("--batch_size", type=int, help="clips per process and step (default: the model's recipe, 8; "
-                                                   "ViNet++ on the audio-visual sets 2)")
-    opt.add_argument("--accum_steps", type=int, default=1, help="batches accumulated per optimizer step")
-    opt.add_argument("--lr", type=float, default=1e-4)
+    opt.add_argument("--no_epochs", type=number_flag(int, 0), default=40)
+    opt.add_argument("--batch_size", type=number_flag(int, 1),
+                     help="clips per process and step (default: the model's recipe, 8; ViNet++ on the audio-visual "
+                          "sets 2)")
+    opt.add_argument("--accum_steps", type=number_flag(int, 1), default=1,
+                     help="batches accumulated per optimizer step")
+    opt.add_argument("--lr", type=number_flag(float, 0, above=True), default=1e-4)
     opt.add_argument("--optim", type=str.lower, choices=("adam", "sgd"), default="adam")
-    opt.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    opt.add_argument("--weight_decay", type=float, default=0.0)
+    opt.add_argument("--momentum", type=number_flag(float, 0, 1), default=0.9, help="SGD momentum")
+    opt.add_argument("--weight_decay", type=number_flag(float, 0), default=0.0)
     opt.add_argument("--lr_sched", type=schedule_name, default="none", help="none, step or cosine (per epoch)")
-    opt.add_argument("--step_size", type=int, default=5, help="epochs between step decays")
-    opt.add_argument("--gamma", type=float, default=0.1, help="step decay factor")
+    opt.add_argument("--step_size", type=number_flag(int, 1), default=5, help="epochs between step decays")
+    opt.add_argument("--gamma", type=number_flag(float, 0, above=True), default=0.1, help="step decay factor")
     for name, help in (("kldiv", "KL divergence term"), ("cc", "CC term"), ("sim", "SIM term"),
                        ("nss", "NSS term (reads fixations)")):
         flag(opt, f"--{name}", None, f"{help} (default: the model's recipe: KLD; ViNet++: KLD - CC)")
-    opt.add_argument("--kldiv_coeff", type=float, default=1.0)
-    opt.add_argument("--cc_coeff", type=float, default=-1.0, help="negative: rewards correlation")
-    opt.add_argument("--sim_coeff", type=float, default=-1.0, help="negative: rewards similarity")
-    opt.add_argument("--nss_coeff", type=float, default=1.0,
+    opt.add_argument("--kldiv_coeff", type=number_flag(float), default=1.0)
+    opt.add_argument("--cc_coeff", type=number_flag(float), default=-1.0, help="negative: rewards correlation")
+    opt.add_argument("--sim_coeff", type=number_flag(float), default=-1.0, help="negative: rewards similarity")
+    opt.add_argument("--nss_coeff", type=number_flag(float), default=1.0,
                      help="the original's default; positive penalises NSS, pass -1 to reward it")
     flag(opt, "--freeze_bn", False, "batch norm uses its running statistics while training")
-    opt.add_argument("--bn_momentum", type=float,
+    opt.add_argument("--bn_momentum", type=number_flag(float, 0, 1, above=True),
                      help="batch-norm momentum of every layer (default: the model's, 1e-3 in S3D as the original: "
                           "suited to pretrained statistics; from random weights 0.1 lets them follow training)")
     flag(opt, "--sync_bn", True, "SyncBatchNorm under DDP on GPUs")
@@ -185,10 +195,11 @@ def _run_flags(run: argparse._ArgumentGroup, flag) -> None:
     flag(run, "--resume", False, "continue from <stem>_last.pt")
     flag(run, "--eval_only", False, "validate --load_weight (or a fresh model) once and stop")
     run.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32", help="autocast (fp16: CUDA only)")
-    run.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default="auto", type=device_flag,
+                     help="auto (cuda when available), cpu, cuda or cuda:N")
+    run.add_argument("--seed", type=number_flag(int, 0), default=0)
     flag(run, "--deterministic", False, "deterministic algorithms (a resumed run ends as an uninterrupted one)")
-    run.add_argument("--log_interval", type=int, default=5, help="steps between log lines")
+    run.add_argument("--log_interval", type=number_flag(int, 1), default=5, help="steps between log lines")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -282,13 +293,6 @@ def check_args(args: argparse.Namespace) -> None:
     """Refuse inconsistent flags with one line naming the fix."""
     if args.dataset != "SoundDataset" and not args.val_path_data:
         raise InputError(f"--dataset {args.dataset} needs --val_path_data (the validation folder)")
-    if args.dataset == "SoundDataset" and args.split not in (1, 2, 3):
-        raise InputError(f"--split must be 1, 2 or 3, got {args.split}")
-    for name in ("batch_size", "accum_steps", "clips_per_video", "log_interval", "step_size"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise InputError(f"--{name} must be at least 1, got {getattr(args, name)}")
-    if args.no_workers < 0 or args.no_epochs < 0:
-        raise InputError("--no_workers and --no_epochs must not be negative")
 
 
 def model_entry(args: argparse.Namespace, resumed: dict | None) -> ModelEntry:
@@ -318,6 +322,9 @@ def config_from_args(args: argparse.Namespace, resumed: dict | None = None) -> T
     if entry.takes_audio and args.dataset != "SoundDataset":
         raise InputError(f"--use_sound True needs --dataset SoundDataset (the audio-visual sets): {entry.label} "
                          "hears sound")
+    if args.audio_ablation != "none" and not entry.takes_audio:
+        raise InputError(f"--audio_ablation {args.audio_ablation} acts on what an audio-visual model hears; "
+                         f"{entry.label} hears nothing: drop it, or train AViNet (--use_sound True)")
     terms, batch_size, sound_batch_size = RECIPES["vinet++" if entry.name in VINET_PLUS_PLUS else "original"]
     chosen = {name: getattr(args, name) for name in loss.LOSS_TERMS if getattr(args, name) is not None}
     terms = {name for name in loss.LOSS_TERMS if chosen.get(name, name in terms)}   # flags add to or drop from it
@@ -365,18 +372,16 @@ def setup_process(device_name: str, deterministic: bool) -> Process:
     """Pick the device and, under torchrun (WORLD_SIZE > 1), join the process group (nccl on GPUs, gloo on CPUs)."""
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    try:
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device_name == "auto" \
-            else torch.device(device_name)
-    except RuntimeError as error:
-        raise InputError(f"unknown --device {device_name!r}: use auto, cpu, cuda or cuda:N") from error
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {device_name}: CUDA is not available here; use --device cpu")
+    device = resolve_device(device_name)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return Process(0, 1, device)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
+        gpus = torch.cuda.device_count()
+        if local_rank >= gpus:
+            raise InputError(f"torchrun started more processes on this machine than its {gpus} CUDA devices, and "
+                             f"NCCL trains with one GPU per process: use --nproc_per_node {gpus} (or --device cpu)")
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -424,7 +429,8 @@ def build_datasets(data: DataConfig, eval_only: bool = False):
         val_set = SoundDataset(data.val_root or data.train_root, data.split, VALIDATION, fixations=True,
                                audio_ablation=data.audio_ablation, **sound, **options)
         train_set = None if eval_only else SoundDataset(data.train_root, data.split, TRAIN, fixations=data.fixations,
-                                                        clips_per_video=data.clips_per_video, **sound, **options)
+                                                        clips_per_video=data.clips_per_video,
+                                                        audio_ablation=data.audio_ablation, **sound, **options)
         return train_set, val_set
     dataset_class = DHF1KDataset if data.dataset == "DHF1KDataset" else HollywoodUCFDataset
     val_set = dataset_class(data.val_root, VALIDATION, fixations=True, **options)
@@ -823,11 +829,11 @@ def run(args: argparse.Namespace) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    """Train as the flags say; the exit status (2 after one line for bad input)."""
     logging.basicConfig(level=logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING,
                         format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
-        run(args)
+        run(parse_args(argv))
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -3,16 +3,22 @@ import argparse
 import contextlib
 import importlib
 import io
+import math
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import NoReturn
 
 import cv2
 import numpy as np
 import torch
 from PIL import Image
+
+# The project's version, recorded in every output folder's manifest (a new version redoes old maps).
+VERSION = "1.1.0"
 
 # The published models see clips of CLIP_LENGTH frames resized to FRAME_SIZE (height, width).
 CLIP_LENGTH = 32
@@ -57,6 +63,59 @@ def require(module: str, requirements: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as error:
         raise InputError(f"{module} is not installed: pip install -r {requirements}") from error
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the project's one-line errors: a bad flag raises InputError('argument --x: ...'), which the
+    scripts print as one `error:` line before exiting with status 2 (no usage block, no traceback)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InputError(f"{message} (--help lists the flags)")
+
+
+def number_flag(kind: type = int, low: float | None = None, high: float | None = None,
+                above: bool = False) -> Callable[[str], float]:
+    """An argparse type: a number of `kind` (int or float) in [low, high] (above=True: strictly above low), else
+    an error naming what the flag accepts."""
+    name = "a whole number" if kind is int else "a number"
+    if low is not None and high is not None:
+        accepted = f"{'above' if above else 'from'} {low:g} {'and at most' if above else 'to'} {high:g}"
+    elif low is not None:
+        accepted = f"above {low:g}" if above else f"of at least {low:g}"
+    else:
+        accepted = "" if high is None else f"of at most {high:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or (low is not None and (value <= low if above else value < low)) \
+                or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {name}{' ' + accepted if accepted else ''}, got {text!r}")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
+def device_flag(text: str) -> str:
+    """--device: auto, cpu, cuda or cuda:N."""
+    if re.fullmatch(r"auto|cpu|cuda(:\d+)?", text.strip()):
+        return text.strip()
+    raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {text!r}")
+
+
+def resolve_device(name: str) -> torch.device:
+    """A --device value as a torch device (auto: CUDA when there is one); InputError for a CUDA device this
+    machine does not have."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise InputError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA devices; use --device "
+                         "cpu (or auto)")
+    return device
 
 
 def str2bool(value: str) -> bool:

@@ -10,7 +10,6 @@ each video one disc, red or blue in turn, is watched and heard, the other is sil
 names the colour (440 Hz red, 1000 Hz blue) and its loudness follows that disc's motion, so vision
 alone cannot tell which disc is watched and audio can.
 """
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from PIL import Image
 
 from dataloader import AUDIO_VISUAL_DATASETS
 from synthetic import disc_paths, gaze_density, render_frames, soundtrack
-from utils import AUDIO_RATE, InputError
+from utils import AUDIO_RATE, ArgumentParser, InputError, number_flag
 
 PITCHES = (440.0, 1000.0)   # the tone of the red disc, of the blue disc
 FIXATIONS_PER_FRAME = 4
@@ -163,17 +162,17 @@ def write_all(out: str | Path, kinds: tuple[str, ...] = KINDS, num_videos: int =
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="folder to write the datasets into (one subfolder per kind)")
     parser.add_argument("--kind", choices=(*KINDS, "all"), default="all")
-    parser.add_argument("--videos", type=int, default=4, help="videos per dataset (audio-visual: at least 3)")
-    parser.add_argument("--frames", type=int, default=40, help="frames per video")
-    parser.add_argument("--size", type=int, nargs=2, default=(36, 64), metavar=("H", "W"), help="frame size")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    parser.add_argument("--videos", type=number_flag(int, 1), default=4,
+                        help="videos per dataset (audio-visual: at least 3)")
+    parser.add_argument("--frames", type=number_flag(int, 1), default=40, help="frames per video")
+    parser.add_argument("--size", type=number_flag(int, 8), nargs=2, default=(36, 64), metavar=("H", "W"),
+                        help="frame size")
+    parser.add_argument("--seed", type=number_flag(int, 0), default=0)
     try:
-        if args.videos < 1 or args.frames < 1 or min(args.size) < 8:
-            raise InputError("--videos and --frames must be positive and --size at least 8 8")
+        args = parser.parse_args(argv)
         kinds = KINDS if args.kind == "all" else (args.kind,)
         for kind, path in write_all(args.out, kinds, args.videos, args.frames, tuple(args.size), args.seed).items():
             print(f"{kind}: {path}")

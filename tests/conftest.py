@@ -13,9 +13,15 @@ sys.path[:0] = [str(ROOT), str(GOLDEN)]
 
 import detweights  # noqa: E402  (the original's deterministic weights, from ../shared/golden)
 
+from model import VideoSaliencyModel  # noqa: E402
 from synthetic import disc_paths, render_frames, soundtrack  # noqa: E402
 
 torch.set_num_threads(2)
+
+# Maps and weights compared byte for byte are computed on the CPU: on a GPU, cuDNN's choice of convolution
+# kernel (TF32 by default) depends on the batch, so equal settings agree only to a gray level or so.
+ON_CPU = ["--device", "cpu"]
+SMALL_FLAGS = ["--frame_size", "32", "64"]   # the scripts' tests run their models at 32x64
 
 
 def golden_state_dict(variant: str) -> dict[str, torch.Tensor]:
@@ -30,6 +36,14 @@ def deterministic_weights(model: torch.nn.Module) -> torch.nn.Module:
              for key, value in model.state_dict().items()}
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def vinet8(tmp_path_factory) -> Path:
+    """A ViNet checkpoint (8-frame clips) with the golden generator's weights."""
+    path = tmp_path_factory.mktemp("weights") / "vinet8.pt"
+    torch.save(deterministic_weights(VideoSaliencyModel(num_clips=8)).state_dict(), path)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -159,8 +159,16 @@ def test_missing_unreadable_and_blank_predictions_are_counted_and_logged(tmp_pat
     (pred / "video_b" / "0002.png").unlink()
     (pred / "video_b" / "0003.png").write_bytes(b"")
     write_image(pred / "video_a" / "0001.png", np.zeros(PREDICTION_SHAPE, dtype=np.uint8))
+    out = tmp_path / "refused.json"
+    assert evaluate.main(["--gt_path", str(gt), "--pred_path", str(pred), "--output", str(out)]) == 2
+    assert caplog.records[-1].getMessage() == (f"predictions missing in {pred} for 1 of 2 videos: video_b (1 of 3 "
+                                               "frames); generate them, or pass --allow_missing to score only the "
+                                               "frames that have one")
+    assert not out.exists()   # refused before scoring: no partial score
     with caplog.at_level(logging.WARNING, logger="evaluate"):
-        summary, rows = run(tmp_path, gt, pred, status=2)   # an unreadable file: scored without it, then exit 2
+        summary, rows = run(tmp_path, gt, pred, "--allow_missing", status=2)   # an unreadable file: then exit 2
+    assert (summary["frames_scored"], summary["frames_annotated"]) == (2, 4)
+    assert summary["missing_predictions"] == {"video_b": 1}
     assert summary["problems"] == {"missing_prediction": 1, "unreadable_prediction": 1, "zero_prediction": 1}
     assert summary["unreadable_files"] == [f"{pred / 'video_b' / '0003.png'}: prediction empty or unreadable"]
     assert summary["num_frames"] == 2 and summary["frames_per_video"] == {"video_a": 1, "video_b": 1}
@@ -179,9 +187,11 @@ def test_nothing_scored_exits_1_after_writing_the_json(tmp_path, dhf1k):
     for path in pred.glob("*/*.png"):
         path.unlink()
     out = tmp_path / "out.json"
-    assert evaluate.main(["--gt_path", str(gt), "--pred_path", str(pred), "--output", str(out), "--workers", "1"]) == 1
+    assert evaluate.main(["--gt_path", str(gt), "--pred_path", str(pred), "--output", str(out), "--workers", "1",
+                          "--allow_missing"]) == 1
     summary = json.loads(out.read_text())
     assert summary["num_frames"] == 0 and summary["problems"] == {"missing_prediction": 4}
+    assert (summary["frames_scored"], summary["frames_annotated"]) == (0, 4)
 
 
 def test_frames_without_fixations_are_nan_and_counted(tmp_path, dhf1k):
@@ -251,9 +261,8 @@ def test_metric_subset_gives_the_same_values(tmp_path, dhf1k):
     subset, rows = run(tmp_path / "subset", gt, pred, "--metrics", "auc_b,cc")
     assert set(subset["mean"]) == {"auc_b", "cc"} and set(rows[0]) == {"video", "frame", "auc_b", "cc"}
     assert subset["mean"] == {"auc_b": full["mean"]["auc_b"], "cc": full["mean"]["cc"]}
-    with pytest.raises(SystemExit) as error:
-        evaluate.main(["--gt_path", str(gt), "--pred_path", str(pred), "--output", "x.json", "--metrics", "cc,auc"])
-    assert error.value.code == 2
+    assert evaluate.main(["--gt_path", str(gt), "--pred_path", str(pred), "--output", "x.json", "--metrics",
+                          "cc,auc"]) == 2
 
 
 def test_audio_visual_layout_and_protocol(tmp_path):

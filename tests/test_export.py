@@ -13,6 +13,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from conftest import ON_CPU
 from onnx_cases import CASES, SMALL, UMASK, Exported, inputs_of, pytorch_maps
 from PIL import Image
 
@@ -153,7 +154,7 @@ def test_the_engine_runs_an_exported_file_as_the_checkpoint(exported, tmp_path):
     torch.save(result.model.state_dict(), tmp_path / "vinet.pt")
     frames = render_frames(disc_paths(12, 72, 128, seed=2), 72, 128, seed=2)
     write_video(str(tmp_path / "v.mkv"), frames, 10.0)
-    common = ["--video", str(tmp_path / "v.mkv")]
+    common = ["--video", str(tmp_path / "v.mkv"), *ON_CPU]
     assert generate_result.main([*common, "--onnx", str(result.path), "--save_path", str(tmp_path / "onnx"),
                                  "--overlay", str(tmp_path / "overlay.mp4")]) == 0
     assert generate_result.main([*common, "--file_weight", str(tmp_path / "vinet.pt"), "--frame_size",
@@ -179,7 +180,7 @@ def test_the_engine_runs_vinet_plus_plus_files_as_their_checkpoints(exported, tm
         member = getattr(result.model, part.name.replace("-", "_")) if result.entry.members else result.model
         torch.save(member.state_dict(), checkpoints[-1])
     write_video(str(tmp_path / "v.mkv"), render_frames(disc_paths(6, 72, 128, seed=3), 72, 128, seed=3), 10.0)
-    common = ["--video", str(tmp_path / "v.mkv")]
+    common = ["--video", str(tmp_path / "v.mkv"), *ON_CPU]
     assert generate_result.main([*common, "--onnx", str(result.path), "--save_path", str(tmp_path / "onnx")]) == 0
     assert generate_result.main([*common, "--file_weight", *map(str, checkpoints), "--frame_size", *map(str, SMALL),
                                  "--save_path", str(tmp_path / "torch")]) == 0

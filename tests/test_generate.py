@@ -11,33 +11,27 @@ import av
 import numpy as np
 import pytest
 import torch
-from conftest import deterministic_weights, save_frames, scene
+from conftest import ON_CPU, SMALL_FLAGS, deterministic_weights, save_frames, scene
 from PIL import Image
 
 import generate_result
 import generate_result_audio_visual
+import inference
+import train
 from benchmark import original_loop
 from dataloader import frame_tensor
 from media import decode_audio
 from model import VideoAudioSaliencyModel, VideoSaliencyModel, ViNetA, ViNetE
 from registry import WindowRule
 from synthetic import write_video
-from utils import IMAGENET_MEAN, IMAGENET_STD, VINET_A_MEAN, VINET_A_STD, postprocess_map
+from utils import IMAGENET_MEAN, IMAGENET_STD, VINET_A_MEAN, VINET_A_STD, InputError, postprocess_map
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = (32, 64)
-SMALL_FLAGS = ["--frame_size", "32", "64"]
 
 
 @pytest.fixture(scope="module")
-def vinet_weights(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("weights") / "vinet8.pt"
-    torch.save(deterministic_weights(VideoSaliencyModel(num_clips=8)).state_dict(), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def avinet_weights(tmp_path_factory) -> Path:
+def avinet8(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "avinet_small.pt"
     torch.save(deterministic_weights(VideoAudioSaliencyModel(frame_size=SMALL)).state_dict(), path)
     return path
@@ -73,17 +67,17 @@ def test_vinet_plus_plus_windows_clamp_and_look_ahead():
     assert centred.frames(2, 5) == [0] * 15 + [1, 3] + [4] * 15   # a video shorter than the window
 
 
-def test_frame_folders_give_the_originals_maps(tmp_path, vinet_weights):
+def test_frame_folders_give_the_originals_maps(tmp_path, vinet8):
     frames, _ = scene(17)
     save_frames(frames, tmp_path / "data" / "v1" / "images")
     save_frames(frames[:3], tmp_path / "data" / "v0" / "images", "{:04d}.jpg")
-    common = ["--path_indata", str(tmp_path / "data"), "--file_weight", str(vinet_weights), "--clip_size", "8",
-              *SMALL_FLAGS]
+    common = ["--path_indata", str(tmp_path / "data"), "--file_weight", str(vinet8), "--clip_size", "8",
+              *SMALL_FLAGS, *ON_CPU]
     assert generate_result.main([*common, "--save_path", str(tmp_path / "out"), "--exact"]) == 0
     assert generate_result.main([*common, "--save_path", str(tmp_path / "fast"), "--batch_size", "4"]) == 0
 
     model = VideoSaliencyModel(num_clips=8)
-    model.load_state_dict(torch.load(vinet_weights, weights_only=True))
+    model.load_state_dict(torch.load(vinet8, weights_only=True))
     want = original_loop(model.eval(), sorted((tmp_path / "data" / "v1" / "images").iterdir()), 8, SMALL)
     got = sorted((tmp_path / "out" / "v1").iterdir())
     assert [p.name for p in got] == sorted(want) == [f"{i:04d}.png" for i in range(1, 18)]
@@ -109,7 +103,7 @@ def test_vinet_e_runs_from_its_two_checkpoints_given_in_any_order(tmp_path, capl
         torch.save(member.state_dict(), paths[key])
     frames, _ = scene(3, seed=2)
     save_frames(frames, tmp_path / "data" / "v" / "images")
-    flags = ["--path_indata", str(tmp_path / "data"), "--frame_size", "64", "96", "--exact"]
+    flags = ["--path_indata", str(tmp_path / "data"), "--frame_size", "64", "96", "--exact", *ON_CPU]
     with caplog.at_level(logging.INFO):
         assert generate_result.main([*flags, "--save_path", str(tmp_path / "e"), "--file_weight",
                                      str(paths["a"]), str(paths["s"])]) == 0
@@ -135,11 +129,11 @@ def test_vinet_e_runs_from_its_two_checkpoints_given_in_any_order(tmp_path, capl
     assert "vinet-e takes one checkpoint of each of vinet-s, vinet-a" in caplog.text
 
 
-def test_batches_give_the_same_maps_and_a_rerun_resumes(tmp_path, vinet_weights):
+def test_batches_give_the_same_maps_and_a_rerun_resumes(tmp_path, vinet8):
     frames, _ = scene(12, seed=1)
     save_frames(frames, tmp_path / "data" / "clip" / "images")
-    common = ["--path_indata", str(tmp_path / "data"), "--file_weight", str(vinet_weights), "--clip_size", "8",
-              *SMALL_FLAGS]
+    common = ["--path_indata", str(tmp_path / "data"), "--file_weight", str(vinet8), "--clip_size", "8",
+              *SMALL_FLAGS, *ON_CPU]
     assert generate_result.main([*common, "--save_path", str(tmp_path / "one")]) == 0
     assert generate_result.main([*common, "--save_path", str(tmp_path / "three"), "--batch_size", "3"]) == 0
     one, three = np.stack(read_maps(tmp_path / "one" / "clip")), np.stack(read_maps(tmp_path / "three" / "clip"))
@@ -165,10 +159,10 @@ def test_batches_give_the_same_maps_and_a_rerun_resumes(tmp_path, vinet_weights)
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "no temporary files are left"
 
 
-def test_bf16_maps_correlate_with_fp32_above_0_99(tmp_path, vinet_weights):
+def test_bf16_maps_correlate_with_fp32_above_0_99(tmp_path, vinet8):
     frames, _ = scene(12, seed=2)
     save_frames(frames, tmp_path / "data" / "clip" / "images")
-    common = ["--path_indata", str(tmp_path / "data"), "--file_weight", str(vinet_weights), "--clip_size", "8",
+    common = ["--path_indata", str(tmp_path / "data"), "--file_weight", str(vinet8), "--clip_size", "8",
               *SMALL_FLAGS]
     assert generate_result.main([*common, "--save_path", str(tmp_path / "fp32"), "--exact"]) == 0
     assert generate_result.main([*common, "--save_path", str(tmp_path / "bf16"), "--precision", "bf16"]) == 0
@@ -180,12 +174,12 @@ def test_bf16_maps_correlate_with_fp32_above_0_99(tmp_path, vinet_weights):
 
 
 @pytest.mark.parametrize("num_frames,suffix", [(1, ".avi"), (5, ".mkv"), (40, ".mkv")])
-def test_videos_of_any_length_give_a_map_per_frame_equal_to_their_frame_folder(tmp_path, vinet_weights,
+def test_videos_of_any_length_give_a_map_per_frame_equal_to_their_frame_folder(tmp_path, vinet8,
                                                                                num_frames, suffix):
     frames, _ = scene(num_frames, seed=num_frames)
     write_video(str(tmp_path / f"walk{suffix}"), frames, 10.0)
     save_frames(frames, tmp_path / "folders" / "walk" / "images", "{:05d}.png")
-    common = ["--file_weight", str(vinet_weights), "--clip_size", "8", *SMALL_FLAGS]
+    common = ["--file_weight", str(vinet8), "--clip_size", "8", *SMALL_FLAGS]
     assert generate_result.main(["--video", str(tmp_path / f"walk{suffix}"), "--save_path", str(tmp_path / "v"),
                                  *common]) == 0
     assert generate_result.main(["--path_indata", str(tmp_path / "folders"), "--save_path", str(tmp_path / "f"),
@@ -197,10 +191,23 @@ def test_videos_of_any_length_give_a_map_per_frame_equal_to_their_frame_folder(t
         assert np.asarray(Image.open(a)).shape == (37, 53)
 
 
-def test_torchrun_shares_the_videos_and_gives_the_maps_of_one_process(tmp_path, vinet_weights):
+def test_torchrun_processes_share_a_gpu_to_predict_and_are_refused_one_to_train(monkeypatch):
+    """Two processes on a one-GPU machine: generate's second process takes cuda:0 too; train's NCCL needs a GPU
+    per process, so it says so in one line before joining a process group."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert inference.make_settings("auto").device == torch.device("cuda", 0)
+    with pytest.raises(InputError, match=r"more processes on this machine than its 1 CUDA devices.*"
+                                         r"use --nproc_per_node 1 \(or --device cpu\)"):
+        train.setup_process("auto", deterministic=False)
+
+
+def test_torchrun_shares_the_videos_and_gives_the_maps_of_one_process(tmp_path, vinet8):
     for seed, name in enumerate("abc"):
         save_frames(scene(5 + seed, seed=seed)[0], tmp_path / "data" / name / "images")
-    command = ["generate_result.py", "--path_indata", str(tmp_path / "data"), "--file_weight", str(vinet_weights),
+    command = ["generate_result.py", "--path_indata", str(tmp_path / "data"), "--file_weight", str(vinet8),
                *SMALL_FLAGS, "--exact", "--workers", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}   # as torchrun sets it: the same kernels in both runs
     one = subprocess.run([sys.executable, *command, "--save_path", str(tmp_path / "one")], cwd=ROOT, env=env,
@@ -232,13 +239,13 @@ def write_audio_visual_root(root: Path, name: str, frames: np.ndarray, wave: np.
     (root / "fold_lists" / "AVAD_list_test_1_fps.txt").write_text(f"{name} {len(frames)} {fps}\n")
 
 
-def test_six_channel_video_equals_its_audio_visual_dataset_layout(tmp_path, avinet_weights):
+def test_six_channel_video_equals_its_audio_visual_dataset_layout(tmp_path, avinet8):
     frames, wave = scene(34, seed=6)
     write_video(str(tmp_path / "talk.mkv"), frames, 10.0, wave, channels=6)
     decoded = decode_audio(tmp_path / "talk.mkv", rate=22050)
     write_audio_visual_root(tmp_path / "root", "talk", frames, decoded.samples / 256)
 
-    common = ["--file_weight", str(avinet_weights), *SMALL_FLAGS, "--batch_size", "2"]
+    common = ["--file_weight", str(avinet8), *SMALL_FLAGS, "--batch_size", "2"]
     assert generate_result_audio_visual.main(["--video", str(tmp_path / "talk.mkv"), "--save_path",
                                               str(tmp_path / "v"), "--overlay", str(tmp_path / "o.mp4"), *common]) == 0
     assert generate_result_audio_visual.main(["--path_indata", str(tmp_path / "root"), "--dataset", "AVAD",
@@ -255,10 +262,10 @@ def test_six_channel_video_equals_its_audio_visual_dataset_layout(tmp_path, avin
         assert overlay.streams.audio[0].duration * overlay.streams.audio[0].time_base > 3.3
 
 
-def test_silenced_sound_changes_avinets_maps(tmp_path, avinet_weights):
+def test_silenced_sound_changes_avinets_maps(tmp_path, avinet8):
     frames, wave = scene(33, seed=3)
     write_video(str(tmp_path / "s.mkv"), frames, 10.0, wave)  # mono
-    common = ["--video", str(tmp_path / "s.mkv"), "--file_weight", str(avinet_weights), *SMALL_FLAGS]
+    common = ["--video", str(tmp_path / "s.mkv"), "--file_weight", str(avinet8), *SMALL_FLAGS]
     assert generate_result_audio_visual.main([*common, "--save_path", str(tmp_path / "a")]) == 0
     assert generate_result_audio_visual.main([*common, "--save_path", str(tmp_path / "b"),
                                               "--audio_ablation", "silence"]) == 0
@@ -273,22 +280,22 @@ def error_line(caplog) -> str:
     return errors[0]
 
 
-def test_bad_inputs_give_one_line_naming_the_file(tmp_path, vinet_weights, avinet_weights, caplog):
+def test_bad_inputs_give_one_line_naming_the_file(tmp_path, vinet8, avinet8, caplog):
     frames, _ = scene(6)
     write_video(str(tmp_path / "mute.mkv"), frames, 10.0)
     caplog.set_level(logging.INFO)
 
     assert generate_result_audio_visual.main(["--video", str(tmp_path / "mute.mkv"), "--file_weight",
-                                              str(avinet_weights), *SMALL_FLAGS]) == 2
+                                              str(avinet8), *SMALL_FLAGS]) == 2
     assert "mute.mkv has no audio track" in error_line(caplog) and "--use_sound False" in error_line(caplog)
 
     caplog.clear()
-    assert generate_result.main(["--path_indata", str(tmp_path / "missing"), "--file_weight", str(vinet_weights)]) == 2
+    assert generate_result.main(["--path_indata", str(tmp_path / "missing"), "--file_weight", str(vinet8)]) == 2
     assert "input folder not found" in error_line(caplog) and "missing" in error_line(caplog)
 
     caplog.clear()
     assert generate_result.main(["--video", str(tmp_path / "mute.mkv"), "--batch_size", "0"]) == 2
-    assert "--batch_size must be at least 1, got 0" in error_line(caplog)
+    assert "argument --batch_size: expected a whole number of at least 1, got '0'" in error_line(caplog)
     caplog.clear()
     assert generate_result.main(["--video", str(tmp_path / "mute.mkv"), "--exact", "--precision", "bf16"]) == 2
     assert "--exact computes as the original: fp32" in error_line(caplog)
@@ -299,7 +306,7 @@ def test_bad_inputs_give_one_line_naming_the_file(tmp_path, vinet_weights, avine
     assert "unsupported video file" in error_line(caplog) and "notes.txt" in error_line(caplog)
 
     caplog.clear()
-    assert generate_result.main(["--video", str(tmp_path / "mute.mkv"), "--file_weight", str(avinet_weights)]) == 2
+    assert generate_result.main(["--video", str(tmp_path / "mute.mkv"), "--file_weight", str(avinet8)]) == 2
     assert "'avinet' layout" in error_line(caplog) or "'avinet'" in error_line(caplog)
     assert "avinet_small.pt" in error_line(caplog)
 
@@ -309,23 +316,24 @@ def test_bad_inputs_give_one_line_naming_the_file(tmp_path, vinet_weights, avine
     (tmp_path / "data" / "broken" / "images" / "0004.png").write_bytes(b"not a png")
     out = tmp_path / "out"
     assert generate_result.main(["--path_indata", str(tmp_path / "data"), "--save_path", str(out), "--file_weight",
-                                 str(vinet_weights), "--clip_size", "8", *SMALL_FLAGS]) == 2
+                                 str(vinet8), "--clip_size", "8", *SMALL_FLAGS]) == 2
     messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert any("cannot read frame" in m and "0004.png" in m for m in messages)
     assert messages[-1].startswith("1 of 2 videos failed: broken (cannot read frame ") and "0004.png" in messages[-1]
     assert len(list((out / "good").iterdir())) == 6, "the other videos are still processed"
 
 
-def test_an_empty_wav_and_a_missing_fold_list_are_named(tmp_path, avinet_weights, caplog):
+def test_an_empty_wav_and_a_bad_split_are_named(tmp_path, avinet8, caplog):
     frames, _ = scene(4)
     write_audio_visual_root(tmp_path / "root", "quiet", frames, np.zeros(0, np.float32))
     caplog.set_level(logging.INFO)
-    args = ["--path_indata", str(tmp_path / "root"), "--dataset", "AVAD", "--file_weight", str(avinet_weights),
+    args = ["--path_indata", str(tmp_path / "root"), "--dataset", "AVAD", "--file_weight", str(avinet8),
             *SMALL_FLAGS]
     assert generate_result_audio_visual.main(args) == 2
     assert "quiet.wav" in error_line(caplog)
 
     caplog.clear()
     shutil.rmtree(tmp_path / "root" / "fold_lists")
-    assert generate_result_audio_visual.main([*args, "--split", "7"]) == 2
-    assert "fold list not found" in error_line(caplog) and "AVAD_list_test_7_fps.txt" in error_line(caplog)
+    assert generate_result_audio_visual.main([*args, "--split", "7"]) == 2   # refused before any fold list is read
+    assert error_line(caplog) == ("error: argument --split: expected a whole number from 1 to 3, got '7' "
+                                  "(--help lists the flags)")
