@@ -40,10 +40,20 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
-from backends import OnnxBackend, Settings, TorchBackend, prepare_model, run_model
+from backends import (
+    BACKENDS,
+    OPENVINO_PRECISIONS,
+    OnnxBackend,
+    Settings,
+    TorchBackend,
+    graph_backend,
+    openvino_core,
+    prepare_model,
+    run_model,
+)
 from dataloader import clip_audio, frame_audio_windows, list_frames, read_image
-from export import export_model
-from inference import Predictor, frame_folder_video, predict_all
+from export import Calibration, export_model
+from inference import Predictor, frame_folder_video, make_settings, predict_all
 from loss import kldiv
 from media import VideoWriter, frames_by_index, load_wav, probe_video
 from registry import MODELS, ModelEntry
@@ -75,6 +85,16 @@ FPS = 25.0
 REFRAME_SIZE = (720, 1280)   # (height, width) of the reframing workloads
 BENCHMARKED = ("vinet", "avinet", "vinet-s", "vinet-a", "vinet-e")  # the models measured (--quick: ViNet, ViNet-S)
 PROCESS_MODELS = ("vinet", "vinet-s")           # --processes
+ORIGINAL = "original loop (ViNet fp32)"
+# --processes: the precisions of each backend, and the packages it needs (int8: export.py --int8's files)
+BACKEND_PRECISIONS = {"torch": ("fp32", "bf16"), "onnxruntime": ("fp32",), "openvino": ("fp32", "bf16", "int8")}
+BACKEND_MODULES = {"torch": (), "onnxruntime": ("onnx", "onnxscript", "onnxruntime"),
+                   "openvino": ("onnx", "onnxscript", "onnxruntime", "openvino", "nncf")}
+MODEL_ALONE_WINDOWS = 4     # --processes: windows each model alone is timed on (after one untimed batch)
+# runs the command argv[2:] with its output to the file argv[1]; prints its peak resident memory in MiB
+PEAK_PROBE = ("import resource, subprocess, sys; status = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], 'wb'), "
+              "stderr=subprocess.STDOUT).returncode; print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / "
+              "1024); sys.exit(status)")
 
 # ----------------------------------------------------------------------------------------------
 # The machine
@@ -403,43 +423,157 @@ def benchmark_modes(cuda: bool, quick_only: bool) -> list[tuple]:
 
 
 def naive_process(frame_dir: str, out_dir: str, weights: str) -> None:
-    """The original's generate_result.py re-created as a process: build ViNet, load the file, the naive loop."""
+    """The original's generate_result.py re-created as a process: build ViNet, load the file, the naive loop; the
+    maps in out_dir/<video>/, as generate_result.py writes them."""
     model = MODELS["vinet"].build()
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    original_loop(model.eval(), list_frames(frame_dir), out_dir=Path(out_dir))
+    maps = Path(out_dir) / Path(frame_dir).parent.name
+    maps.mkdir(parents=True, exist_ok=True)
+    original_loop(model.eval(), list_frames(frame_dir), out_dir=maps)
 
 
-def process_commands(root: Path, weights: dict[str, Path]) -> dict[str, list[str]]:
-    """The commands timed: the original's loop and generate_result.py as a user types it, per model/precision."""
-    python, here = sys.executable, Path(__file__).resolve().parent
-    commands = {"original loop (ViNet fp32)": [python, str(here / "benchmark.py"), "--naive_process",
-                                               str(root / "video" / "images"), "OUT", str(weights["vinet"])]}
+def int8_float_layers() -> str:
+    """The precision OpenVINO runs an int8 file's float layers in here: bf16 where the CPU has it."""
+    has_bf16 = OPENVINO_PRECISIONS["bf16"][1] in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return "bf16" if has_bf16 else "fp32"
+
+
+def process_runs(backends: list[str]) -> list[tuple[str, str]]:
+    """The (backend, precision) pairs whole processes and the models alone are timed in, for the backends measured
+    and installed (their requirements files), PyTorch fp32 first (the reference of every CC)."""
+    runs = [("torch", "fp32")]
+    for backend in backends:
+        missing = [module for module in BACKEND_MODULES[backend] if importlib.util.find_spec(module) is None]
+        if missing:
+            print(f"{backend} rows skipped: {', '.join(missing)} not installed", flush=True)
+            continue
+        runs += [(backend, precision) for precision in BACKEND_PRECISIONS[backend] if (backend, precision) not in runs]
+    return runs
+
+
+def graph_files(tmp: Path, weights: dict[str, Path], runs: list[tuple[str, str]]) -> dict[tuple[str, str], Path]:
+    """The ONNX files the runs need, written as a user would with export.py: (model, "fp32") for every ONNX run,
+    (model, "int8") calibrated on export.py's default videos; the seconds each took are printed."""
+    files = {}
     for name, path in weights.items():
-        for precision in ("fp32", "bf16"):
-            commands[f"{name} {precision}"] = [python, str(here / "generate_result.py"), "--path_indata", str(root),
-                                               "--file_weight", str(path), "--precision", precision,
-                                               "--save_path", "OUT"]
+        for kind in sorted({"int8" if precision == "int8" else "fp32" for backend, precision in runs
+                            if backend != "torch"}, reverse=True):
+            files[name, kind] = tmp / f"{name}_{kind}.onnx"
+            start = time.perf_counter()
+            entry, model = load_model(path)
+            export_model(model, entry, files[name, kind], path.name, calibration=Calibration() if kind == "int8"
+                         else None)
+            print(f"export.py {name} {kind}: {time.perf_counter() - start:.0f} s", flush=True)
+    return files
+
+
+def engine_flags(name: str, backend: str, precision: str, weights: dict[str, Path],
+                 files: dict[tuple[str, str], Path]) -> list[str]:
+    """The model flags of generate_result.py for one run: the checkpoint (PyTorch) or the exported file."""
+    if backend == "torch":
+        return ["--file_weight", str(weights[name]), "--precision", precision]
+    if backend == "onnxruntime":
+        return ["--onnx", str(files[name, "fp32"])]
+    if precision == "int8":
+        return ["--onnx", str(files[name, "int8"]), "--backend", "openvino", "--precision", int8_float_layers()]
+    return ["--onnx", str(files[name, "fp32"]), "--backend", "openvino", "--precision", precision]
+
+
+def process_commands(root: Path, weights: dict[str, Path], runs: list[tuple[str, str]],
+                     files: dict[tuple[str, str], Path]) -> dict[str, tuple[str, list[str]]]:
+    """The commands timed, by label, each with its model: the original's loop and generate_result.py as a user
+    types it, per model and run."""
+    python, here = sys.executable, Path(__file__).resolve().parent
+    commands = {ORIGINAL: ("vinet", [python, str(here / "benchmark.py"), "--naive_process",
+                                     str(root / "video" / "images"), "OUT", str(weights["vinet"])])}
+    for name in weights:
+        for backend, precision in runs:
+            commands[f"{name} {backend} {precision}"] = (name, [
+                python, str(here / "generate_result.py"), "--path_indata", str(root), "--save_path", "OUT",
+                *engine_flags(name, backend, precision, weights, files)])
     return commands
 
 
-def process_rows(root: Path, weights: dict[str, Path], tmp: Path, rounds: int) -> list[dict]:
-    """Wall time of each command, interleaved round by round; the best of `rounds` and its ratio to the
-    original loop's best."""
-    commands = process_commands(root, weights)
+def timed_process(command: list[str], log: Path) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MiB, as the OS measured it: through a small interpreter, as a fork
+    of this process would count this one's memory) of one command; its output goes to `log`, whose end is raised
+    with a failure."""
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", PEAK_PROBE, str(log), *command], capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed: {log.read_text()[-2000:]}")
+    return seconds, float(result.stdout)
+
+
+def process_rows(root: Path, commands: dict[str, tuple[str, list[str]]], tmp: Path, rounds: int) -> list[dict]:
+    """Wall time and peak memory of each command, interleaved round by round; the best of `rounds`, its ratio to
+    the original loop's best, and the CC of its maps with its model's PyTorch fp32 maps."""
     times: dict[str, list[float]] = {label: [] for label in commands}
+    memory: dict[str, float] = {}
     for round_index in range(rounds):
-        for label, command in commands.items():
-            out = tmp / f"process-{len(times[label])}-{label.replace(' ', '_')}"
-            start = time.perf_counter()
-            subprocess.run([str(out) if part == "OUT" else part for part in command], check=True,
-                           capture_output=True)
-            times[label].append(time.perf_counter() - start)
-            print(f"round {round_index + 1}: {label}: {times[label][-1]:.1f} s", flush=True)
+        for label, (_, command) in commands.items():
+            out = tmp / f"process-{round_index}-{label.replace(' ', '_')}"
+            seconds, memory[label] = timed_process([str(out) if part == "OUT" else part for part in command],
+                                                   tmp / "process.log")
+            times[label].append(seconds)
+            print(f"round {round_index + 1}: {label}: {seconds:.1f} s, {memory[label]:.0f} MiB", flush=True)
+    maps = {label: read_maps(tmp / f"process-0-{label.replace(' ', '_')}" / "video") for label in commands}
     frames = len(list_frames(root / "video" / "images"))
-    naive = min(times["original loop (ViNet fp32)"])
+    naive = min(times[ORIGINAL])
     return [{"command": label, "seconds": min(seconds), "all_seconds": seconds, "frames_per_s": frames / min(seconds),
-             "vs_original": naive / min(seconds)} for label, seconds in times.items()]
+             "vs_original": naive / min(seconds), "peak_mib": memory[label],
+             "cc_vs_fp32": map_cc(maps[label], maps[f"{commands[label][0]} torch fp32"])}
+            for label, seconds in times.items()]
+
+
+def window_batches(frame_dir: Path, entry: ModelEntry, batch: int) -> list[list[torch.Tensor]]:
+    """MODEL_ALONE_WINDOWS windows from the middle of the workload in batches of `batch`, as the engine feeds them."""
+    predictor = Predictor(entry, backend=None)   # its frame inputs and windows; nothing runs
+    paths = list_frames(frame_dir)
+    inputs = [predictor.frame_inputs(read_image(path)) for path in paths]
+    centres = range(len(paths) // 2, len(paths) // 2 + MODEL_ALONE_WINDOWS)
+    clips = [[torch.stack([inputs[i][part] for i in window], 1) for part, window in
+              enumerate(predictor.windows(j, len(paths)))] for j in centres]
+    return [[torch.stack(parts) for parts in zip(*clips[k:k + batch])] for k in range(0, len(clips), batch)]
+
+
+def model_alone(name: str, backend: str, precision: str, frame_dir: Path, weights: dict[str, Path],
+                files: dict[tuple[str, str], Path]) -> tuple[float, np.ndarray]:
+    """Windows/s of one model as the engine runs it with --backend and --precision, at its default batch size
+    (a first batch untimed), and its maps of the windows."""
+    float_layers = int8_float_layers() if precision == "int8" else precision
+    settings = make_settings("cpu", precision=float_layers, backend=backend)
+    if backend == "torch":
+        entry, model = load_model(weights[name])
+        runner = TorchBackend(model, settings)
+    else:
+        runner = graph_backend(backend, files[name, "int8" if precision == "int8" else "fp32"], settings)
+        entry = runner.entry
+    batches = window_batches(frame_dir, entry, settings.batch_size)
+    runner(batches[0])
+    start = time.perf_counter()
+    maps = np.concatenate([runner(inputs) for inputs in batches])
+    return len(maps) / (time.perf_counter() - start), maps
+
+
+def model_alone_rows(frame_dir: Path, weights: dict[str, Path], runs: list[tuple[str, str]],
+                     files: dict[tuple[str, str], Path], rounds: int) -> list[dict]:
+    """Each model alone in each run, interleaved round by round, the best of `rounds`; the CC of its maps with
+    PyTorch fp32's on the same windows."""
+    rates: dict[tuple[str, str, str], list[float]] = {}
+    maps = {}
+    for round_index in range(rounds):
+        for name in weights:
+            for backend, precision in runs:
+                rate, maps[name, backend, precision] = model_alone(name, backend, precision, frame_dir, weights,
+                                                                   files)
+                rates.setdefault((name, backend, precision), []).append(rate)
+                print(f"round {round_index + 1}: {name} {backend} {precision} alone: {rate:.3f} windows/s", flush=True)
+    return [{"model": name, "backend": backend, "precision": precision, "windows_per_s": max(values),
+             "all_windows_per_s": values,
+             "cc_vs_fp32": map_cc(maps[name, backend, precision], maps[name, "torch", "fp32"])}
+            for (name, backend, precision), values in rates.items()]
 
 
 def stage_costs(frame_dir: Path, entry: ModelEntry, weights: Path, precision: str) -> dict[str, float]:
@@ -482,31 +616,50 @@ def video_workload(video: str, root: Path, num_frames: int) -> Path:
     return folder
 
 
+def contrasted_weights(tmp: Path, frame_dir: Path) -> dict[str, Path]:
+    """Weight files of the PROCESS_MODELS, untrained, with a trained model's contrast (give_contrast on a window of
+    the workload), so that the maps of the runs can be compared."""
+    weights = {}
+    for name in PROCESS_MODELS:
+        model = MODELS[name].build().eval()
+        give_contrast(model, window_batches(frame_dir, MODELS[name], 1)[0])
+        weights[name] = tmp / f"{name}.pt"
+        torch.save(model.state_dict(), weights[name])
+    return weights
+
+
 def whole_process_report(args: argparse.Namespace, tmp: Path) -> dict:
-    """--processes: the workload as JPEG frames (synthetic, or --video's), the models' weight files, the commands'
-    times and where one process's time goes."""
+    """--processes: the workload as JPEG frames (synthetic, or --video's), the models' weight files and ONNX files,
+    the commands' times, the models alone, and where one process's time goes."""
     height, width = args.process_size
     root = tmp / "process_data"
     frame_dir = video_workload(args.video, root, args.process_frames) if args.video else \
         write_workload(root, args.process_frames, height, width, suffix=".jpg")
-    weights = {}
-    for name in PROCESS_MODELS:
-        weights[name] = tmp / f"{name}.pt"
-        torch.save(MODELS[name].build().state_dict(), weights[name])
+    weights = contrasted_weights(tmp, frame_dir)
+    runs = process_runs(args.backend or list(BACKENDS))
+    files = graph_files(tmp, weights, runs)
     frames = list_frames(frame_dir)
     report = {"frames": len(frames), "frame_size": list(read_image(frames[0]).size[::-1]), "video": args.video,
-              "rounds": args.rounds,
-              "processes": process_rows(root, weights, tmp, args.rounds)}
+              "rounds": args.rounds, "int8_float_layers": int8_float_layers() if ("openvino", "int8") in runs else None,
+              "processes": process_rows(root, process_commands(root, weights, runs, files), tmp, args.rounds),
+              "model_alone": model_alone_rows(frame_dir, weights, runs, files, args.rounds)}
     report["stages"] = {f"{name} {precision}": stage_costs(frame_dir, MODELS[name], weights[name], precision)
                         for name in PROCESS_MODELS for precision in ("fp32", "bf16")}
     return report
 
 
 def print_process_report(report: dict) -> None:
-    print(f"\n{'whole process':28s} {'best s':>8s} {'frames/s':>9s} {'x original':>11s}   all runs (s)")
+    print(f"\n{'whole process':28s} {'best s':>8s} {'frames/s':>9s} {'x original':>11s} {'CC fp32':>8s} "
+          f"{'peak MiB':>9s}   all runs (s)")
     for r in report["processes"]:
         runs = " ".join(f"{t:.1f}" for t in r["all_seconds"])
-        print(f"{r['command']:28s} {r['seconds']:8.1f} {r['frames_per_s']:9.3f} {r['vs_original']:11.2f}   {runs}")
+        print(f"{r['command']:28s} {r['seconds']:8.1f} {r['frames_per_s']:9.3f} {r['vs_original']:11.2f} "
+              f"{r['cc_vs_fp32']:8.5f} {r['peak_mib']:9.0f}   {runs}")
+    print(f"\n{'model alone':28s} {'windows/s':>10s} {'CC fp32':>8s}   all rounds")
+    for r in report["model_alone"]:
+        rounds = " ".join(f"{rate:.3f}" for rate in r["all_windows_per_s"])
+        print(f"{r['model'] + ' ' + r['backend'] + ' ' + r['precision']:28s} {r['windows_per_s']:10.3f} "
+              f"{r['cc_vs_fp32']:8.5f}   {rounds}")
     print(f"\n{'stages':16s} {'imports s':>10s} {'model setup s':>14s} {'decode ms/fr':>13s} {'model ms/win':>13s} "
           f"{'write ms/fr':>12s}")
     for label, stage in report["stages"].items():
@@ -664,14 +817,10 @@ def reframe_report(tmp: Path, rounds: int, seconds: float = 10.0, fps: float = 2
 
 
 def peak_memory(video: Path, out: Path) -> float:
-    """Peak resident memory (MiB) of generate_result.py mapping a video at a small model input size, as the
-    OS measured it for the child process."""
-    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
+    """Peak resident memory (MiB) of generate_result.py mapping a video at a small model input size."""
     command = [sys.executable, str(Path(__file__).resolve().parent / "generate_result.py"), "--video", str(video),
                "--frame_size", "32", "64", "--save_path", str(out)]
-    return float(subprocess.run([sys.executable, "-c", probe, *command], check=True, capture_output=True,
-                                text=True).stdout)
+    return timed_process(command, out.with_suffix(".log"))[1]
 
 
 def memory_report(tmp: Path, lengths: tuple[int, ...] = (300, 3000)) -> dict:
@@ -704,14 +853,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="also time the model-only speed-ups one at a time (ViNet)")
     parser.add_argument("--processes", action="store_true",
                         help="only time whole processes as a user runs them (start-up included), interleaved")
-    parser.add_argument("--process_frames", type=number_flag(int, 1), default=66,
-                        help="--processes: frames of the video")
+    parser.add_argument("--process_frames", type=number_flag(int, 2 * CLIP_LENGTH - 1), default=66,
+                        help="--processes: frames of the video (the original's loop maps every frame from 63 on, and "
+                             "every command's maps are compared)")
     parser.add_argument("--video", help="--processes: time the first --process_frames frames of this video file "
                                         "instead of synthetic ones")
     parser.add_argument("--process_size", type=number_flag(int, 2), nargs=2, default=(272, 640), metavar=("H", "W"),
                         help="--processes: frame size (JPEG frames)")
     parser.add_argument("--rounds", type=number_flag(int, 1), default=2,
                         help="--processes: interleaved rounds (the best counts)")
+    parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=None, metavar="NAME",
+                        help="--processes: the backends timed beside PyTorch fp32 (default: all installed; int8 "
+                             "files are calibrated first with export.py's defaults)")
     parser.add_argument("--memory", action="store_true",
                         help="only measure generate's peak memory on 300- and 3,000-frame videos")
     parser.add_argument("--reframe", action="store_true",
@@ -834,6 +987,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError("--steps times the model alone: run it without --processes, --reframe or --memory")
     if args.video and not args.processes:
         raise InputError("--video gives --processes its frames: add --processes")
+    if args.backend and not args.processes:
+        raise InputError("--backend chooses the backends --processes times: add --processes")
     resolve_device(args.device)
 
 

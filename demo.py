@@ -79,18 +79,18 @@ def time_window(predictor: inference.Predictor, settings: inference.Settings) ->
 
 
 def load_choices(file_weights: list[str] | None, frame_size: tuple[int, int] | None,
-                 settings: inference.Settings) -> dict[str, Choice]:
-    """The page's models by label: one per checkpoint (W1,W2: an ensemble), named by its model, its files and the
-    licence of its released weights; without checkpoints the untrained AViNet and ViNet, labelled as such.
-    InputError for a bad file."""
+                 settings: inference.Settings, backend: str = "torch") -> dict[str, Choice]:
+    """The page's models by label, run by `backend`: one per checkpoint (W1,W2: an ensemble), named by its model,
+    its files and the licence of its released weights; without checkpoints the untrained AViNet and ViNet,
+    labelled as such. InputError for a bad file."""
     choices = {}
     if not file_weights:
         for entry in (MODELS[name].configured(frame_size) for name in UNTRAINED_MODELS):
             choices[f"{entry.label} ({UNTRAINED_NOTE})"] = Choice(
-                inference.build_predictor(None, entry, frame_size, settings), trained=False)
+                inference.build_predictor(None, entry, frame_size, settings, backend=backend), trained=False)
     for weights in file_weights or []:
         paths = weights.split(",")
-        predictor = inference.build_predictor(paths, None, frame_size, settings)
+        predictor = inference.build_predictor(paths, None, frame_size, settings, backend=backend)
         label = f"{predictor.entry.label}: {', '.join(Path(p).name for p in paths)}"
         choices[f"{label} (released weights: {predictor.entry.licence})"] = Choice(predictor, True)
     for choice in choices.values():
@@ -352,8 +352,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         check_args(args)
-        settings = inference.make_settings(args.device, args.batch_size, args.precision)
-        choices = load_choices(args.file_weight, tuple(args.frame_size) if args.frame_size else None, settings)
+        backend = inference.backend_name(args.backend, None)
+        settings = inference.make_settings(args.device, args.batch_size, args.precision, backend=backend)
+        choices = load_choices(args.file_weight, tuple(args.frame_size) if args.frame_size else None, settings,
+                               backend)
     except InputError as error:
         log.error("error: %s", error)
         return 2

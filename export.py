@@ -1,10 +1,20 @@
 """Export a registry model to ONNX, with what another program needs to feed it written into the file, and check
-the file against PyTorch (the engine runs such files: backends.OnnxBackend, the generate scripts' --onnx).
+the file against PyTorch (the engine runs such files: backends.py, the generate scripts' --onnx and --backend).
 
     python export.py --file_weight ViNet_S.pt --output vinet_s.onnx             # dynamic batch, fp32
     python export.py --file_weight AViNet_DIEM.pt --output avinet.onnx --batch 8 --precision fp16
     python export.py --file_weight vinet_s.pt vinet_a.pt --output vinet_e.onnx  # ViNet-E: one file, two clips
     python export.py --model vinet --untrained --output random.onnx            # random weights, on purpose
+    python export.py --file_weight ViNet_S.pt --output vinet_s_int8.onnx --int8 --calibrate a.mp4 b.mp4
+
+int8 (--int8, for OpenVINO on CPUs): NNCF's post-training quantization of the fp32 graph, its activation ranges
+calibrated on windows of the --calibrate videos (default: the bundled sample and synthetic scenes; footage like
+what you will run calibrates better), cut as the engine cuts them. One window in four is held out: the int8
+graph's maps on those (OpenVINO, the other layers in fp32 and in bf16 where the CPU has it) are compared with
+the PyTorch fp32 model's; below CC 0.99 (MIN_INT8_CC) nothing is written, else the file holds those CCs in its
+metadata (int8_cc_vs_fp32, with how they were measured) and the engine prints them when it runs it. The file is a
+standard ONNX file with QuantizeLinear / DequantizeLinear pairs: OpenVINO runs it in int8, onnxruntime runs it
+too (slower).
 
 Inputs `clip` (batch, 3, T, H, W) and, for the audio-visual models, `audio` (batch, 1, L, 1) (ViNet-E: one
 clip per member, `clip_vinet_s` and `clip_vinet_a`, described in meta["members"]); output `saliency`
@@ -38,12 +48,13 @@ audio-visual file also takes `audio`, described in meta["audio"]):
 """
 import argparse
 import contextlib
-import copy
 import dataclasses
+import importlib.metadata
 import json
 import logging
 import sys
-import warnings
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,8 +62,24 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from backends import ONNX_OUTPUT, ONNX_REQUIREMENTS, OnnxBackend
+import inference
+from backends import (
+    DEFAULT_OPSET,
+    ONNX_REQUIREMENTS,
+    OPENVINO_PRECISIONS,
+    OPENVINO_REQUIREMENTS,
+    OnnxBackend,
+    OpenVinoBackend,
+    Settings,
+    clip_input_name,
+    example_inputs,
+    input_names,
+    openvino_core,
+    traced_proto,
+)
+from loss import cc
 from registry import MODELS, ModelEntry, get_entry
+from synthetic import disc_paths, render_frames, soundtrack, write_video
 from utils import (
     AUDIO_RATE,
     AUDIO_SCALE,
@@ -69,9 +96,11 @@ if TYPE_CHECKING:
     import onnx
 
 log = logging.getLogger("export")
-DEFAULT_OPSET = 18          # the lowest the dynamo exporter implements (lower ones are converted); widely read
 UNTRAINED = "untrained (random weights: the maps mean nothing)"
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}
+FILE_PRECISIONS = ("fp32", "fp16")     # --precision: what the file computes in
+MIN_INT8_CC = 0.99          # an int8 file's maps against fp32's on held-out windows, at the least
+SAMPLE_VIDEO = Path(__file__).resolve().parent / "extras" / "sample.mp4"
+SYNTHETIC_SCENES = 3        # beside the sample, the default calibration videos: 64 frames at 25 fps each
 
 WINDOW_RULE = (
     "window = the clip that predicts frame i of an n-frame video, as its frames are fed: `length` frames. "
@@ -97,61 +126,11 @@ OUTPUT_FORMAT = ("float32 (batch, height, width) in [0, 1]: frame i's saliency; 
 # Exporting
 
 
-def clip_input_name(entry: ModelEntry, part: ModelEntry) -> str:
-    """`clip`, or an ensemble's `clip_<member>` (clip_vinet_s, clip_vinet_a)."""
-    return f"clip_{part.name.replace('-', '_')}" if entry.members else "clip"
-
-
-def input_names(entry: ModelEntry) -> list[str]:
-    """The file's input names, in the order of the model's forward: a clip per part, then the audio if any."""
-    return [clip_input_name(entry, part) for part in entry.parts] + (["audio"] if entry.takes_audio else [])
-
-
-def example_inputs(entry: ModelEntry, batch: int) -> tuple[torch.Tensor, ...]:
-    """Zero inputs of the shapes the entry's model takes (the exporter traces shapes, not values)."""
-    clips = tuple(torch.zeros(batch, 3, part.clip_length, *part.frame_size) for part in entry.parts)
-    if not entry.takes_audio:
-        return clips
-    return *clips, torch.zeros(batch, 1, audio_buffer_length(entry.clip_length), 1)
-
-
 def input_description(part: ModelEntry) -> dict[str, str]:
     """What one clip input is: its frame size, length, mean/std and window rule."""
     return {"frame_size": json.dumps(list(part.frame_size)), "clip_length": str(part.clip_length),
             "mean": json.dumps(list(part.mean)), "std": json.dumps(list(part.std)),
             "window": json.dumps(dataclasses.asdict(part.window))}
-
-
-class Float32Boundary(nn.Module):
-    """A model computing in another dtype that takes and returns float32 tensors."""
-
-    def __init__(self, model: nn.Module, dtype: torch.dtype):
-        super().__init__()
-        self.model, self.dtype = model.to(dtype), dtype
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.model(*(x.to(self.dtype) for x in inputs)).float()
-
-
-def traced_proto(model: nn.Module, entry: ModelEntry, batch: int | None, precision: str,
-                 opset: int) -> "onnx.ModelProto":
-    """The eval-mode model through torch.onnx's dynamo exporter: named inputs, the `saliency` output, the batch
-    dynamic (batch None) or fixed."""
-    require("onnxscript", ONNX_REQUIREMENTS)
-    network = model.eval()
-    if precision != "fp32":
-        network = Float32Boundary(copy.deepcopy(network), PRECISIONS[precision]).eval()
-    inputs = example_inputs(entry, batch or 2)   # a dynamic batch is traced at 2: 1 would be specialised
-    dynamic = torch.export.Dim("batch")
-    shapes = None if batch else tuple({0: dynamic} for _ in inputs)
-    if precision != "fp32":
-        shapes = shapes and (shapes,)            # Float32Boundary.forward takes them as one *inputs tuple
-    with warnings.catch_warnings():   # naming one Dim for several inputs is the way to tie their batch sizes
-        warnings.filterwarnings("ignore", message=".*axis name: batch will not be used")
-        program = torch.onnx.export(network, inputs, input_names=input_names(entry), output_names=[ONNX_OUTPUT],
-                                    opset_version=opset, dynamo=True, dynamic_shapes=shapes, external_data=False,
-                                    verbose=False)
-    return program.model_proto
 
 
 def metadata(entry: ModelEntry, checkpoint: str, batch: int | None, precision: str) -> dict[str, str]:
@@ -181,9 +160,11 @@ def cannot_write(output: Path, error: OSError) -> InputError:
 
 
 def export_model(model: nn.Module, entry: ModelEntry, output: Path, checkpoint: str = UNTRAINED,
-                 batch: int | None = None, precision: str = "fp32", opset: int = DEFAULT_OPSET) -> None:
+                 batch: int | None = None, precision: str = "fp32", opset: int = DEFAULT_OPSET,
+                 calibration: "Calibration | None" = None) -> dict[str, str]:
     """Write `model` (the entry's network) to an ONNX file at `output` with the entry's metadata, atomically,
-    once onnx.checker has passed it; InputError when the file cannot be written."""
+    once onnx.checker has passed it; with `calibration`, quantized to int8 (quantized_proto) first. The file's
+    metadata; InputError when the file cannot be written or the int8 maps are not close enough to fp32's."""
     onnx = require("onnx", ONNX_REQUIREMENTS)
     if output.is_dir():
         raise InputError(f"--output {output} is a folder: give a file name such as {output / entry.name}.onnx")
@@ -193,12 +174,118 @@ def export_model(model: nn.Module, entry: ModelEntry, output: Path, checkpoint: 
         except OSError as error:
             raise cannot_write(output, error) from error
         proto = traced_proto(model, entry, batch, precision, opset)
-        onnx.helper.set_model_props(proto, metadata(entry, checkpoint, batch, precision))
+        props = metadata(entry, checkpoint, batch, precision)
+        if calibration:
+            proto, int8_props = quantized_proto(model, entry, proto, calibration, batch)
+            props.update(int8_props)
+        onnx.helper.set_model_props(proto, props)
         try:
             onnx.save_model(proto, temporary)
         except OSError as error:
             raise cannot_write(output, error) from error
         onnx.checker.check_model(str(temporary), full_check=True)
+    return props
+
+
+# ----------------------------------------------------------------------------------------------
+# int8: NNCF's post-training quantization, calibrated on windows of videos and checked on others
+
+
+@dataclass
+class Calibration:
+    """Where int8 calibration takes its windows: `windows` spread evenly over the videos' frames (None: the
+    bundled sample and synthetic scenes); every fourth is held out to measure the result."""
+
+    videos: list[Path] | None = None
+    windows: int = 32
+
+
+def synthetic_scenes(folder: Path) -> list[Path]:
+    """The default calibration footage beside the sample: SYNTHETIC_SCENES videos of moving discs, with sound."""
+    paths = []
+    for seed in range(SYNTHETIC_SCENES):
+        height, width = (360, 640) if seed % 2 else (480, 480)
+        discs = disc_paths(64, height, width, seed=20 + seed, num_discs=2 + seed % 2)
+        paths.append(folder / f"scene{seed}.mp4")
+        write_video(str(paths[-1]), render_frames(discs, height, width, seed=20 + seed,
+                                                  colours=((230, 60, 40), (40, 90, 230), (240, 220, 60))),
+                    25.0, soundtrack(discs, 25.0))
+    return paths
+
+
+def video_windows(video: inference.Video, entry: ModelEntry, indices: list[int]) -> list[list[torch.Tensor]]:
+    """The inputs of the windows of frames `indices` (ascending) of a video, each a batch of one, as the engine
+    feeds them: frames decoded and resized, clips by the entry's window rule, the sound of each."""
+    predictor = inference.Predictor(entry, backend=None)   # its frame inputs and windows; nothing runs
+    count = video.num_frames
+    needed = {i for j in indices for window in predictor.windows(j, count) for i in window}
+    frames = inference.FrameStream(video, predictor.frame_inputs, needed, Settings())
+    sound = inference.SoundWindows(video, entry, "none") if entry.takes_audio else None
+    try:
+        return [frames.clips([predictor.windows(j, count)]) + ([sound.batch([j])] if sound else []) for j in indices]
+    finally:
+        frames.close()
+
+
+def calibration_windows(entry: ModelEntry, videos: list[Path], count: int) -> list[list[torch.Tensor]]:
+    """`count` windows (fewer when the videos have fewer frames) spread evenly over the videos' frames."""
+    sources = [inference.video_file(path, entry.takes_audio) for path in videos]
+    starts = np.cumsum([0] + [video.num_frames for video in sources])
+    picks = np.linspace(0, starts[-1] - 1, count).round().astype(int)
+    windows = []
+    for video, first, end in zip(sources, starts, starts[1:]):
+        windows += video_windows(video, entry, sorted({int(i - first) for i in picks if first <= i < end}))
+    return windows
+
+
+def int8_cc(model: nn.Module, entry: ModelEntry, proto: "onnx.ModelProto",
+            windows: list[list[torch.Tensor]]) -> dict[str, float]:
+    """Mean CC of the int8 graph's maps (OpenVINO, its float layers in each precision this CPU has) with the
+    PyTorch fp32 model's, over `windows`."""
+    with torch.inference_mode():
+        expected = torch.cat([model.eval()(*window) for window in windows])
+    capabilities = openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    graph, result = proto.SerializeToString(), {}
+    for precision in ("fp32", "bf16"):
+        if OPENVINO_PRECISIONS[precision][1] in capabilities:
+            backend = OpenVinoBackend(graph, precision, entry)
+            maps = torch.from_numpy(np.concatenate([backend(window) for window in windows]))
+            result[precision] = round(float(cc(maps, expected).mean()), 5)
+    return result
+
+
+def quantized_proto(model: nn.Module, entry: ModelEntry, proto: "onnx.ModelProto", calibration: Calibration,
+                    batch: int | None = None) -> tuple["onnx.ModelProto", dict[str, str]]:
+    """The fp32 graph (of a fixed `batch`, or dynamic) quantized to int8 by NNCF on the calibration windows, and its
+    metadata: its CC with the fp32 model's maps on the held-out windows; InputError below MIN_INT8_CC."""
+    nncf = require("nncf", OPENVINO_REQUIREMENTS)
+    require("onnxruntime", ONNX_REQUIREMENTS)   # NNCF collects an ONNX graph's statistics with it
+    with tempfile.TemporaryDirectory() as folder:
+        videos = calibration.videos or [SAMPLE_VIDEO, *synthetic_scenes(Path(folder))]
+        windows = calibration_windows(entry, videos, calibration.windows)
+    held_out, fitted = windows[3::4], [w for i, w in enumerate(windows) if i % 4 != 3]
+    if not held_out:
+        raise InputError(f"--int8 needs 4 windows or more (one in four held out to check the result), the videos "
+                         f"gave {len(windows)}: give longer videos, or more of them, to --calibrate")
+    names = input_names(entry)
+    dataset = nncf.Dataset([{name: np.repeat(x.numpy(), batch or 1, axis=0) for name, x in zip(names, window)}
+                            for window in fitted])   # a fixed batch of one window, repeated
+    source = ", ".join(Path(video).name for video in calibration.videos) if calibration.videos else \
+        f"{SAMPLE_VIDEO.name} and {SYNTHETIC_SCENES} synthetic scenes"
+    log.info("int8: calibrating on %d windows of %s, checking on %d held out%s", len(fitted), source, len(held_out),
+             "" if calibration.videos else " (footage like yours calibrates better: --calibrate VIDEO ...)")
+    quantized = nncf.quantize(proto, dataset, subset_size=len(fitted))
+    scores = int8_cc(model, entry, quantized, held_out)
+    worst = min(scores.values())
+    if worst < MIN_INT8_CC:
+        raise InputError(f"int8 maps reach CC {worst:.4f} with fp32's on {len(held_out)} held-out windows, below "
+                         f"{MIN_INT8_CC}: not written; calibrate on footage like yours (--calibrate VIDEO ...) or "
+                         "run fp32 or bf16")
+    return quantized, {
+        "precision": "int8", "int8_cc_vs_fp32": json.dumps(scores), "int8_held_out_windows": str(len(held_out)),
+        "int8_check": "mean CC of the maps with the PyTorch fp32 model's on the held-out windows, run by OpenVINO "
+                      f"{importlib.metadata.version('openvino')} with the float layers in each precision",
+        "int8_calibration": f"NNCF {importlib.metadata.version('nncf')} on {len(fitted)} windows of {source}"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -226,8 +313,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", required=True, metavar="PATH.onnx", help="the ONNX file to write")
     parser.add_argument("--batch", default=None, type=batch_flag, metavar="dynamic|N",
                         help="the batch size: dynamic (default) or a fixed N")
-    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
+    parser.add_argument("--precision", default="fp32", choices=FILE_PRECISIONS,
                         help="fp32 (default), or fp16 for GPUs and accelerators (float32 inputs and output)")
+    parser.add_argument("--int8", action="store_true",
+                        help="quantize to int8 (NNCF, post-training) for OpenVINO on CPUs: calibrated on windows of "
+                             f"--calibrate, written only if its maps reach CC {MIN_INT8_CC} with fp32's on held-out "
+                             "windows (pip install -r requirements-openvino.txt)")
+    parser.add_argument("--calibrate", default=None, nargs="+", metavar="VIDEO",
+                        help="--int8: the videos to calibrate on (default: the bundled sample and synthetic scenes; "
+                             "footage like what you will run calibrates better)")
+    parser.add_argument("--calibration_windows", default=Calibration.windows, type=number_flag(int, 4), metavar="N",
+                        help="--int8: windows spread over the videos, one in four held out to check (default "
+                             f"{Calibration.windows})")
     parser.add_argument("--opset", default=DEFAULT_OPSET, type=number_flag(int, 14),
                         help=f"ONNX opset (default {DEFAULT_OPSET}; 14 or later)")
     parser.add_argument("--frame_size", default=None, type=number_flag(int, 1), nargs=2, metavar=("H", "W"),
@@ -260,6 +357,21 @@ def chosen_model(args: argparse.Namespace) -> tuple[ModelEntry, nn.Module, str]:
     return entry, entry.build().eval(), UNTRAINED
 
 
+def chosen_calibration(args: argparse.Namespace) -> Calibration | None:
+    """--int8's calibration, None without it; InputError for flags that cannot go with it."""
+    if not args.int8:
+        if args.calibrate:
+            raise InputError("--calibrate gives --int8 its videos: add --int8")
+        return None
+    if args.precision != "fp32":
+        raise InputError("--int8 quantizes the fp32 graph: drop --precision")
+    for video in args.calibrate or []:
+        if not Path(video).is_file():
+            raise InputError(f"--calibrate {video}: no such file; give video files to calibrate on")
+    return Calibration([Path(video) for video in args.calibrate] if args.calibrate else None,
+                       args.calibration_windows)
+
+
 def largest_difference(model: nn.Module, entry: ModelEntry, path: Path, batch: int | None) -> float:
     """max |onnxruntime - PyTorch| over the maps of one random input (seed 0) of the file's shapes."""
     generator = torch.Generator().manual_seed(0)
@@ -271,23 +383,27 @@ def largest_difference(model: nn.Module, entry: ModelEntry, path: Path, batch: i
 def main(argv: list[str] | None = None) -> int:
     """Export the model the flags name; the exit status (2 after one line for bad input)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for chatty in ("onnxscript", "onnx_ir"):    # the exporter's graph passes log each step at INFO
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)   # NNCF imports it: "no CUDA runtime"
     try:
         args = parse_args(argv)
         output = Path(args.output)
         if output.suffix.lower() != ".onnx":
             raise InputError(f"--output {output}: an ONNX file's name ends in .onnx")
+        calibration = chosen_calibration(args)
         entry, model, checkpoint = chosen_model(args)
-        export_model(model, entry, output, checkpoint, args.batch, args.precision, args.opset)
+        props = export_model(model, entry, output, checkpoint, args.batch, args.precision, args.opset, calibration)
+        if calibration:
+            log.info("int8: CC %s with fp32's maps on %s held-out windows, by the precision of the float layers "
+                     "(calibrated by %s)", props["int8_cc_vs_fp32"], props["int8_held_out_windows"],
+                     props["int8_calibration"])
         if args.verify:
             log.info("onnxruntime vs PyTorch: max |difference| %.2g", largest_difference(model, entry, output,
                                                                                           args.batch))
     except InputError as error:
         log.error("error: %s", error)
         return 2
-    log.info("wrote %s (%s, %s, batch %s, %.0f MB)", output, entry.label, args.precision, args.batch or "dynamic",
-             output.stat().st_size / 2**20)
+    log.info("wrote %s (%s, %s, batch %s, %.0f MB)", output, entry.label, props["precision"],
+             args.batch or "dynamic", output.stat().st_size / 2**20)
     return 0
 
 

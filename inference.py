@@ -7,7 +7,7 @@
 Frames are decoded and preprocessed ahead by a thread pool and maps written behind by another while the model runs;
 each video's folder has a manifest of what made its maps (OUT/<video>.manifest.json), and a rerun with the same
 settings skips the maps already on disk, so it resumes (other settings are refused). This module and backends.py
-(how a model runs: PyTorch or onnxruntime, precision, layout) are the engine: the one place that knows about
+(how a model runs: PyTorch, onnxruntime or OpenVINO, precision, layout) are the engine: the one place that knows about
 threads, batching, precision and resuming. generate_result.py and generate_result_audio_visual.py are its command
 lines (their shared flags are at the end); benchmark.py and reframe.py run it too.
 """
@@ -34,7 +34,16 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from backends import Backend, OnnxBackend, Settings, TorchBackend
+from backends import (
+    BACKENDS,
+    GRAPH_RUNTIMES,
+    OPENVINO_STREAMS,
+    Backend,
+    Settings,
+    check_graph_settings,
+    graph_backend,
+    model_backend,
+)
 from dataloader import (
     IMAGE_SUFFIXES,
     VALIDATION,
@@ -576,8 +585,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the model to build ({', '.join(MODELS)}); default: the checkpoint's, or the script's "
                              "own")
     parser.add_argument("--onnx", default=None, metavar="MODEL.onnx",
-                        help="run an ONNX file written by export.py with onnxruntime instead of a checkpoint "
-                             "(pip install -r requirements-onnx.txt)")
+                        help="run an ONNX file written by export.py (an int8 one too) instead of a checkpoint, with "
+                             "onnxruntime or --backend openvino (pip install -r requirements-onnx.txt)")
     parser.add_argument("--save_path", default="results", help="output folder for the maps")
     parser.add_argument("--video", nargs="+", default=None, metavar="PATH",
                         help="video files (mp4, avi, mkv, mov, webm) instead of --path_indata")
@@ -616,7 +625,7 @@ def add_frame_size_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """How a model runs, for every script that runs one: --batch_size, --device, --precision."""
+    """How a model runs, for every script that runs one: --batch_size, --device, --precision, --backend."""
     parser.add_argument("--batch_size", default=None, type=number_flag(int, 1),
                         help=f"windows per forward pass (default: {GPU_BATCH_SIZE} on a GPU; on a CPU 2 in fp32, "
                              "else 1)")
@@ -625,6 +634,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
                         help="fp32 (default): the original's maps within one gray level; bf16 (CPUs and GPUs) / "
                              "fp16 (GPUs only): faster, CC >= 0.99")
+    parser.add_argument("--backend", default=None, choices=BACKENDS,
+                        help="what runs the model: torch (default), onnxruntime (default with --onnx; "
+                             "requirements-onnx.txt) or openvino (CPUs: fp32, bf16, an int8 file from export.py "
+                             "--int8; requirements-openvino.txt); a checkpoint is converted to ONNX at start")
 
 
 def entry_from_args(args: argparse.Namespace, default_model: str) -> ModelEntry | None:
@@ -641,10 +654,16 @@ def entry_from_args(args: argparse.Namespace, default_model: str) -> ModelEntry 
                             args.frame_size, **widths)
 
 
+def backend_name(backend: str | None, onnx: str | None) -> str:
+    """--backend as given, else torch, or onnxruntime for an --onnx file."""
+    return backend or ("onnxruntime" if onnx else "torch")
+
+
 def build_predictor(file_weight: str | list[str] | None, entry: ModelEntry | None,
-                    frame_size: tuple[int, int] | None, settings: Settings, default_model: str = "vinet") -> Predictor:
+                    frame_size: tuple[int, int] | None, settings: Settings, default_model: str = "vinet",
+                    backend: str = "torch") -> Predictor:
     """The model `entry` names, else the checkpoint's own (a list: one per member of an ensemble), else
-    default_model, with its weights (untrained without a checkpoint: a warning says so), prepared to run; one
+    default_model, with its weights (untrained without a checkpoint: a warning says so), run by `backend`; one
     log line says which model and why."""
     files = [file_weight] if isinstance(file_weight, str) else list(file_weight or [])
     chosen_by = "the flags" if entry else f"identified from {' '.join(files)}" if files else "the default"
@@ -660,25 +679,38 @@ def build_predictor(file_weight: str | list[str] | None, entry: ModelEntry | Non
         log.warning("no --file_weight given: the maps come from an UNTRAINED model and mean nothing. Get the "
                     "checkpoints of %s or train one with train.py, then pass --file_weight", entry.checkpoints)
     log.info("model: %s (%s)", entry.label, chosen_by)
-    return Predictor(entry, TorchBackend(model, settings), {"backend": "torch", "weights": weights})
+    return Predictor(entry, model_backend(backend, model, entry, settings), {"backend": backend, "weights": weights})
 
 
-def onnx_predictor(path: str | Path, settings: Settings) -> Predictor:
-    """An ONNX file written by export.py, run by onnxruntime (CUDA when settings.device is a GPU and
-    onnxruntime-gpu is installed), with the registry entry its metadata names; the file fixes the precision."""
-    if settings.precision != "fp32" or settings.compile != "none" or settings.exact:
-        raise InputError("--onnx runs the file as exported: drop --precision, --compile and --exact "
-                         "(export.py --precision fp16 makes a half-precision file)")
-    backend = OnnxBackend(path, settings.device)
-    log.info("model: %s (ONNX file %s, from %s)", backend.entry.label, path, backend.metadata["checkpoint"])
-    return Predictor(backend.entry, backend, {"backend": "onnxruntime", "weights": [file_identity(path)]})
+def onnx_predictor(path: str | Path, settings: Settings, backend: str = "onnxruntime") -> Predictor:
+    """An ONNX file written by export.py, with the registry entry its metadata names, run by onnxruntime (CUDA when
+    settings.device is a GPU and onnxruntime-gpu is installed; the file fixes the precision) or OpenVINO (float
+    layers in settings.precision); an int8 file's CC with fp32 (export.py --int8) is logged."""
+    runner = graph_backend(backend, path, settings)
+    meta = runner.metadata
+    log.info("model: %s (ONNX file %s, from %s, %s, by %s)", runner.entry.label, path, meta["checkpoint"],
+             meta["precision"], backend)
+    if "int8_cc_vs_fp32" in meta:
+        scores = json.loads(meta["int8_cc_vs_fp32"])
+        log.info("int8 file: CC %s with fp32's maps on %s held-out windows, float layers in %s (calibrated by %s)",
+                 scores.get(settings.precision, scores), meta["int8_held_out_windows"], settings.precision,
+                 meta["int8_calibration"])
+    return Predictor(runner.entry, runner, {"backend": backend, "weights": [file_identity(path)],
+                                            "file_precision": meta["precision"]})
 
 
 def make_settings(device: str = "auto", batch_size: int | None = None, precision: str = "fp32", exact: bool = False,
-                  compile: str = "none", audio_ablation: str = "none", workers: int = DEFAULT_WORKERS) -> Settings:
+                  compile: str = "none", audio_ablation: str = "none", workers: int = DEFAULT_WORKERS,
+                  backend: str = "torch") -> Settings:
     """Engine settings; under torchrun each process takes its own GPU (processes share them round-robin when
     there are more processes than GPUs). The default batch size is the one benchmark.py measured fastest:
-    GPU_BATCH_SIZE on a GPU; on a CPU 2 in fp32 (pairs of windows gain), else 1."""
+    GPU_BATCH_SIZE on a GPU; on a CPU 2 in fp32 (pairs of windows gain), else 1; OpenVINO's windows at once
+    (it runs on the CPU)."""
+    if backend == "openvino":
+        if device not in ("auto", "cpu"):
+            raise InputError(f"--backend openvino runs on the CPU here: use --device cpu, not {device}")
+        device = "cpu"
+        batch_size = OPENVINO_STREAMS if batch_size is None else batch_size
     chosen = resolve_device(device)
     if chosen.type == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         chosen = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
@@ -691,7 +723,10 @@ def make_settings(device: str = "auto", batch_size: int | None = None, precision
         batch_size = GPU_BATCH_SIZE if chosen.type == "cuda" else 2 if precision == "fp32" else 1
     if batch_size < 1 or workers < 1:
         raise InputError(f"--batch_size and --workers must be at least 1, got {batch_size} and {workers}")
-    return Settings(batch_size, chosen, precision, exact, compile, audio_ablation, workers)
+    settings = Settings(batch_size, chosen, precision, exact, compile, audio_ablation, workers)
+    if backend in GRAPH_RUNTIMES:
+        check_graph_settings(backend, settings)
+    return settings
 
 
 def maps_of_video(path: str | Path, save_path: str | Path, predictor: Predictor, settings: Settings,
@@ -746,11 +781,12 @@ def generate(parser: argparse.ArgumentParser, argv: list[str] | None,
     try:
         args = parser.parse_args(argv)
         check_generate_args(args, default_model)
+        backend = backend_name(args.backend, args.onnx)
         settings = make_settings(args.device, args.batch_size, args.precision, args.exact, args.compile,
-                                 args.audio_ablation, args.workers)
-        predictor = onnx_predictor(args.onnx, settings) if args.onnx else \
+                                 args.audio_ablation, args.workers, backend)
+        predictor = onnx_predictor(args.onnx, settings, backend) if args.onnx else \
             build_predictor(args.file_weight, entry_from_args(args, default_model),
-                            tuple(args.frame_size) if args.frame_size else None, settings, default_model)
+                            tuple(args.frame_size) if args.frame_size else None, settings, default_model, backend)
         if settings.audio_ablation != "none" and not predictor.entry.takes_audio:
             raise InputError(f"--audio_ablation {settings.audio_ablation} changes what an audio-visual model hears; "
                              f"{predictor.entry.label} hears nothing: drop it")

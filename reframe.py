@@ -732,14 +732,15 @@ def reframe_video(video: Path, maps_dir: Path, output: Path, options: ReframeOpt
 
 
 def load_predictor(args: argparse.Namespace) -> tuple[inference.Predictor, inference.Settings]:
-    """The model --onnx or --model names, else the checkpoint's own (an AViNet one hears the video's sound), and
-    the engine's settings."""
-    settings = inference.make_settings(args.device, args.batch_size, args.precision)
+    """The model --onnx or --model names, else the checkpoint's own (an AViNet one hears the video's sound), run by
+    --backend, and the engine's settings."""
+    backend = inference.backend_name(args.backend, args.onnx)
+    settings = inference.make_settings(args.device, args.batch_size, args.precision, backend=backend)
     if args.onnx:
-        return inference.onnx_predictor(args.onnx, settings), settings
+        return inference.onnx_predictor(args.onnx, settings, backend), settings
     frame_size = tuple(args.frame_size) if args.frame_size else None
     entry = get_entry(args.model).configured(frame_size) if args.model else None
-    return inference.build_predictor(args.file_weight, entry, frame_size, settings), settings
+    return inference.build_predictor(args.file_weight, entry, frame_size, settings, backend=backend), settings
 
 
 def predict_maps(info: VideoInfo, frames: list[int], save_path: Path,
@@ -782,7 +783,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="without --maps, --file_weight or --onnx: crop on an untrained model's maps (they mean "
                              "nothing: for testing a pipeline)")
     parser.add_argument("--onnx", default=None, metavar="MODEL.onnx",
-                        help="an ONNX file written by export.py, run by onnxruntime, instead of a checkpoint")
+                        help="an ONNX file written by export.py (an int8 one too), instead of a checkpoint")
     parser.add_argument("--save_path", default=None, help="where a model run keeps its maps (default: deleted)")
     parser.add_argument("--overwrite", action="store_true",
                         help="redo maps in --save_path that other settings made (see <video>.manifest.json)")

@@ -51,6 +51,22 @@ def golden_dir() -> Path:
     return GOLDEN
 
 
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """exported(name, precision="fp32"): that ONNX export case of tests/onnx_cases.py, made once per session
+    (test_export.py and test_openvino.py run the same files)."""
+    from onnx_cases import export_case  # imports export.py, which the other tests do not need
+
+    cache = {}
+
+    def get(name: str, precision: str = "fp32"):
+        if (name, precision) not in cache:
+            cache[name, precision] = export_case(tmp_path_factory.mktemp(f"{name}_{precision}"), name, precision)
+        return cache[name, precision]
+
+    return get
+
+
 def scene(num_frames: int, height: int = 37, width: int = 53, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Frames and mono audio (10 fps) of two moving discs."""
     paths = disc_paths(num_frames, height, width, seed=seed)

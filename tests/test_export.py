@@ -4,29 +4,27 @@ example of export.py's docstring."""
 import ast
 import json
 import logging
-import os
 import stat
 import sys
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import detweights
 import numpy as np
 import pytest
 import torch
-from conftest import ON_CPU, deterministic_weights
+from conftest import ON_CPU
+from onnx_cases import CASES, SMALL, UMASK, Exported, inputs_of, pytorch_maps
 from PIL import Image
 
 import export
 import generate_result
 import reframe
-from backends import OnnxBackend
+from backends import OnnxBackend, input_names
 from dataloader import frame_tensor
-from registry import MODELS, ModelEntry, WindowRule
+from registry import MODELS, WindowRule
 from synthetic import disc_paths, render_frames, write_video
-from utils import InputError, audio_buffer_length
+from utils import InputError
 
 ONNX_REASON = "ONNX export needs onnx, onnxscript and onnxruntime: pip install -r requirements-onnx.txt"
 onnx = pytest.importorskip("onnx", reason=ONNX_REASON)
@@ -34,102 +32,11 @@ pytest.importorskip("onnxscript", reason=ONNX_REASON)
 pytest.importorskip("onnxruntime", reason=ONNX_REASON)
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = (64, 96)
-# name: (frame size, --batch, other flags); the real input size for vinet-s and avinet. Some are exported with a
-# fixed batch, which takes half the time of a dynamic one.
-CASES = {
-    "vinet": (SMALL, "dynamic", ["--verify"]),
-    "avinet-transformer": (SMALL, "dynamic", []),
-    "avinet-tokens": (SMALL, "2", []),
-    "vinet-s": ((224, 384), "dynamic", []),
-    "avinet": ((224, 384), "1", []),
-    "vinet-a": (SMALL, "1", []),
-    "vinet-e": (SMALL, "1", []),      # one file of each member; two clip inputs
-}
-UMASK = 0o027
-
-
-@dataclass
-class Exported:
-    """One exported case: the model exported, its file, what main logged, the file opened by OnnxBackend."""
-
-    entry: ModelEntry
-    model: torch.nn.Module
-    path: Path
-    messages: list[str]
-    onnx_model: OnnxBackend          # its one onnxruntime session
-
-
-class Messages(logging.Handler):
-    """Keeps the messages of a logger, at INFO and above."""
-
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-def export_case(folder: Path, name: str, precision: str) -> Exported:
-    """Export a registry model with deterministic weights through the command line (umask UMASK)."""
-    frame_size, batch, flags = CASES[name]
-    entry = MODELS[name].configured(frame_size)
-    model = deterministic_weights(entry.build())
-    output = folder / f"{name}.onnx"
-    checkpoints = [folder / f"{part.name}.pt" for part in entry.parts]
-    for part, checkpoint in zip(entry.parts, checkpoints):
-        torch.save((getattr(model, part.name.replace("-", "_")) if entry.members else model).state_dict(), checkpoint)
-    messages, logger, mask = Messages(), logging.getLogger("export"), os.umask(UMASK)
-    logger.addHandler(messages)
-    logger.setLevel(logging.INFO)
-    try:
-        status = export.main(["--file_weight", *map(str, checkpoints), "--output", str(output), "--batch", batch,
-                              "--precision", precision, "--frame_size", *map(str, frame_size), *flags])
-    finally:
-        os.umask(mask)
-        logger.removeHandler(messages)
-    for checkpoint in checkpoints:
-        checkpoint.unlink()
-    assert status == 0, messages.lines
-    return Exported(entry, model, output, messages.lines, OnnxBackend(output))
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """exported(name, precision="fp32"): that case's export, made once per module."""
-    cache = {}
-
-    def get(name: str, precision: str = "fp32") -> Exported:
-        if (name, precision) not in cache:
-            cache[name, precision] = export_case(tmp_path_factory.mktemp(f"{name}_{precision}"), name, precision)
-        return cache[name, precision]
-
-    return get
-
-
-def inputs_of(entry: ModelEntry, batch: int = 1) -> list[torch.Tensor]:
-    """Deterministic inputs of the entry's shapes, each sample its own (clip seeds 3, 4, ..., audio seeds 1, 2, ...);
-    one clip per part of an ensemble."""
-    inputs = [torch.from_numpy(np.concatenate([detweights.clip_input((1, 3, part.clip_length, *part.frame_size),
-                                                                     seed=3 + i + 10 * k) for i in range(batch)]))
-              for k, part in enumerate(entry.parts)]
-    if entry.takes_audio:
-        shape = (1, 1, audio_buffer_length(entry.clip_length), 1)
-        audio = [detweights.audio_input(shape, seed=1 + i) for i in range(batch)]
-        inputs.append(torch.from_numpy(np.concatenate(audio)))
-    return inputs
-
-
-def pytorch_maps(result: Exported, inputs: list[torch.Tensor]) -> np.ndarray:
-    """The PyTorch model's maps, one sample at a time."""
-    with torch.inference_mode():
-        return torch.cat([result.model(*(x[i:i + 1] for x in inputs)) for i in range(len(inputs[0]))]).numpy()
 
 
 def largest_difference(result: Exported, inputs: list[torch.Tensor], expected: np.ndarray | None = None) -> float:
     """max |onnxruntime - PyTorch|, onnxruntime running the whole batch through the file's session."""
-    names = export.input_names(result.entry)
+    names = input_names(result.entry)
     maps = result.onnx_model.session.run(["saliency"], {name: x.numpy() for name, x in zip(names, inputs)})[0]
     expected = pytorch_maps(result, inputs) if expected is None else expected
     assert maps.shape == expected.shape

@@ -212,6 +212,11 @@ BAD_FLAGS = [   # (script, flags after the common ones, the one line contains)
     (G, ["--num_hier", "5"], "argument --num_hier: expected a whole number from 0 to 3, got '5'"),
     (G, ["--frame_size", "32"], "argument --frame_size: expected 2 arguments"),
     (G, ["--bogus"], "unrecognized arguments: --bogus"),
+    (G, ["--backend", "tensorrt"], "argument --backend: invalid choice: 'tensorrt'"),
+    (G, ["--backend", "openvino", "--exact"], "--backend openvino runs an ONNX graph: --exact and --compile are "
+                                              "PyTorch's"),
+    (G, ["--backend", "onnxruntime", "--precision", "bf16"], "--backend onnxruntime runs a file in the precision it "
+                                                             "was exported in"),
     (GA, ["--split", "0"], "argument --split: expected a whole number from 1 to 3, got '0'"),
     (GA, ["--model", "vinet", "--audio_ablation", "silence"], "--audio_ablation silence changes what an audio-visual"),
     (GA, ["--transformer_in_channel", "x"], "argument --transformer_in_channel: expected a whole number"),
@@ -222,6 +227,9 @@ BAD_FLAGS = [   # (script, flags after the common ones, the one line contains)
     (R, ["--aspect", "9:16", "--maps", "M", "--smoothing", "-1"], "argument --smoothing: expected a number of at "
                                                                   "least"),
     (R, ["--aspect", "0:1", "--maps", "M"], "--aspect must be W:H with positive numbers"),
+    (R, ["--aspect", "9:16", "--untrained", "--backend", "openvino", "--device", "cuda"], "--backend openvino runs on "
+                                                                                         "the CPU here"),
+    (R, ["--aspect", "9:16", "--maps", "M", "--backend", "tvm"], "argument --backend: invalid choice: 'tvm'"),
     (R, ["--aspect", "9:16", "--maps", "M", "--min_scene_len", "nan"], "argument --min_scene_len: expected a number"),
     (R, ["--aspect", "9:16", "--maps", "M", "--analysis_fps", "-1"], "argument --analysis_fps: expected a number of "
                                                                      "at least 0, got '-1'"),
@@ -238,6 +246,10 @@ BAD_FLAGS = [   # (script, flags after the common ones, the one line contains)
     (E, ["--model", "vinet-a", "--untrained", "--frame_size", "30", "64"], "vinet-a takes heights and widths that are "
                                                                             "multiples of 4"),
     (E, ["--model", "vinet", "--untrained", "--batch", "0"], "argument --batch: expected 'dynamic' or a batch size"),
+    (E, ["--model", "vinet", "--untrained", "--int8", "--calibration_windows", "3"], "argument --calibration_windows: "
+                                                                                  "expected a whole number of at "
+                                                                                  "least 4, got '3'"),
+    (E, ["--model", "vinet", "--untrained", "--calibrate", "a.mp4"], "--calibrate gives --int8 its videos: add --int8"),
     (T, ["--lr", "0"], "argument --lr: expected a number above 0, got '0'"),
     (T, ["--momentum", "2"], "argument --momentum: expected a number from 0 to 1, got '2'"),
     (T, ["--split", "4"], "argument --split: expected a whole number from 1 to 3, got '4'"),
@@ -249,7 +261,9 @@ BAD_FLAGS = [   # (script, flags after the common ones, the one line contains)
     (V, ["--metrics", "foo"], "argument --metrics: unknown metric(s) ['foo']"),
     (V, [], "predictions missing in "),
     (B, ["--rounds", "0"], "argument --rounds: expected a whole number of at least 1, got '0'"),
-    (B, ["--process_frames", "0"], "argument --process_frames: expected a whole number of at least 1, got '0'"),
+    (B, ["--process_frames", "0"], "argument --process_frames: expected a whole number of at least 63, got '0'"),
+    (B, ["--processes", "--backend", "tvm"], "argument --backend: invalid choice: 'tvm'"),
+    (B, ["--backend", "openvino"], "--backend chooses the backends --processes times: add --processes"),
     (B, ["--device", "cuda:9"], f"--device cuda:9: this machine has {GPUS} CUDA devices"),
 ]
 
