@@ -332,8 +332,9 @@ def test_reframe_refuses_a_missing_video_and_flags_that_do_not_go_together(tmp_p
 
 
 def readable_pngs(folder: Path) -> list[str]:
-    """The maps in a folder, each checked to decode completely (a half-written map would not)."""
-    names = sorted(p.name for p in folder.glob("*.png"))
+    """The maps in a folder, each checked to decode completely (a half-written map would not); a kill can leave a
+    hidden temporary file (.<name>.*.tmp.png) beside them, which is not a map (the rerun removes it: leftovers)."""
+    names = sorted(p.name for p in folder.glob("*.png") if not p.name.startswith("."))
     assert all(cv2.imread(str(folder / name), cv2.IMREAD_GRAYSCALE) is not None for name in names)
     return names
 
