@@ -438,16 +438,18 @@ def int8_float_layers() -> str:
     return "bf16" if has_bf16 else "fp32"
 
 
-def process_runs(backends: list[str]) -> list[tuple[str, str]]:
+def process_runs(backends: list[str], precisions: list[str] | None = None) -> list[tuple[str, str]]:
     """The (backend, precision) pairs whole processes and the models alone are timed in, for the backends measured
-    and installed (their requirements files), PyTorch fp32 first (the reference of every CC)."""
+    and installed (their requirements files) in `precisions` (default: all), PyTorch fp32 first (the reference of
+    every CC, always timed)."""
     runs = [("torch", "fp32")]
     for backend in backends:
         missing = [module for module in BACKEND_MODULES[backend] if importlib.util.find_spec(module) is None]
         if missing:
             print(f"{backend} rows skipped: {', '.join(missing)} not installed", flush=True)
             continue
-        runs += [(backend, precision) for precision in BACKEND_PRECISIONS[backend] if (backend, precision) not in runs]
+        runs += [(backend, precision) for precision in BACKEND_PRECISIONS[backend]
+                 if (backend, precision) not in runs and precision in (precisions or BACKEND_PRECISIONS[backend])]
     return runs
 
 
@@ -636,7 +638,7 @@ def whole_process_report(args: argparse.Namespace, tmp: Path) -> dict:
     frame_dir = video_workload(args.video, root, args.process_frames) if args.video else \
         write_workload(root, args.process_frames, height, width, suffix=".jpg")
     weights = contrasted_weights(tmp, frame_dir)
-    runs = process_runs(args.backend or list(BACKENDS))
+    runs = process_runs(args.backend or list(BACKENDS), args.precision)
     files = graph_files(tmp, weights, runs)
     frames = list_frames(frame_dir)
     report = {"frames": len(frames), "frame_size": list(read_image(frames[0]).size[::-1]), "video": args.video,
@@ -865,6 +867,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=None, metavar="NAME",
                         help="--processes: the backends timed beside PyTorch fp32 (default: all installed; int8 "
                              "files are calibrated first with export.py's defaults)")
+    parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16", "int8"), default=None, metavar="P",
+                        help="--processes: only the runs in these precisions (default: all), beside PyTorch fp32, "
+                             "the reference of every CC")
     parser.add_argument("--memory", action="store_true",
                         help="only measure generate's peak memory on 300- and 3,000-frame videos")
     parser.add_argument("--reframe", action="store_true",
@@ -987,8 +992,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError("--steps times the model alone: run it without --processes, --reframe or --memory")
     if args.video and not args.processes:
         raise InputError("--video gives --processes its frames: add --processes")
-    if args.backend and not args.processes:
-        raise InputError("--backend chooses the backends --processes times: add --processes")
+    if (args.backend or args.precision) and not args.processes:
+        raise InputError("--backend and --precision choose the runs --processes times: add --processes")
     resolve_device(args.device)
 
 

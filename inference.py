@@ -729,6 +729,14 @@ def make_settings(device: str = "auto", batch_size: int | None = None, precision
     return settings
 
 
+def check_maps_of_video(path: str | Path, save_path: str | Path, predictor: Predictor, settings: Settings,
+                        overwrite: bool = False) -> None:
+    """Before any work: InputError when save_path/<stem> holds maps of this video made otherwise (maps_of_video
+    refuses them too, later), unless `overwrite`."""
+    video = video_files([str(path)], predictor.entry.takes_audio)[0]
+    check_output_folders(predictor, [video], Path(save_path), settings, overwrite)
+
+
 def maps_of_video(path: str | Path, save_path: str | Path, predictor: Predictor, settings: Settings,
                   overwrite: bool = False, frames: set[int] | None = None) -> Path:
     """The maps of one video file (with its sound when the model hears), of `frames` only when given (the model

@@ -841,6 +841,8 @@ def reframe(args: argparse.Namespace) -> None:
     info = probe_video(args.video)
     output_size(info.size, options.aspect, options.width, options.height)   # refused before any work
     model = None if args.maps else load_predictor(args)
+    if model and args.save_path:   # maps made otherwise are refused before the scene pass, not after it
+        inference.check_maps_of_video(info.path, args.save_path, *model, args.overwrite)
     started = time.perf_counter()
     scenes = find_scenes(info, options)
     log.info("scenes: %d in %.1f s", len(scenes), time.perf_counter() - started)

@@ -14,6 +14,7 @@ from conftest import ON_CPU, deterministic_weights
 from onnx_cases import CASES, SMALL, pytorch_maps
 from PIL import Image
 
+import benchmark
 import export
 import generate_result
 import inference
@@ -231,10 +232,18 @@ def test_benchmark_backend_without_processes_gets_one_line():
     result = subprocess.run([sys.executable, "benchmark.py", "--backend", "openvino", "--json", "never.json"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2 and not (ROOT / "never.json").exists()
-    assert result.stderr.strip() == "error: --backend chooses the backends --processes times: add --processes"
+    assert result.stderr.strip() == \
+        "error: --backend and --precision choose the runs --processes times: add --processes"
 
 
 def test_without_openvino_the_backend_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "openvino", None)
     with pytest.raises(InputError, match=r"openvino is not installed: pip install -r requirements-openvino.txt"):
         OpenVinoBackend(tmp_path / "model.onnx")
+
+
+def test_benchmark_precision_keeps_only_its_runs_beside_the_fp32_reference():
+    assert benchmark.process_runs(["torch", "openvino"], ["bf16", "int8"]) == [
+        ("torch", "fp32"), ("torch", "bf16"), ("openvino", "bf16"), ("openvino", "int8")]
+    assert benchmark.process_runs(["onnxruntime"], ["int8"]) == [("torch", "fp32")]
+    assert len(benchmark.process_runs(["torch", "onnxruntime", "openvino"])) == 6

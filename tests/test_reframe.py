@@ -472,3 +472,10 @@ def test_model_path_runs_the_checkpoints_model_with_the_sound(tmp_path: Path, ca
     assert "holds the maps of 2 sampled frames (its manifest): the other frames' maps are made now" in caplog.text
     assert json.loads(manifest.read_text())["frames"] == "all"
     assert len(list((tmp_path / "maps_out" / video.stem).iterdir())) == 10
+    caplog.clear()   # maps of other settings are refused before the scene pass, and kept
+    status = reframe.main(["--video", str(video), "--aspect", "1:1", "--output", str(tmp_path / "o2.mp4"),
+                           "--file_weight", str(weights), "--frame_size", "32", "64", "--precision", "bf16",
+                           "--save_path", str(tmp_path / "maps_out")])
+    assert status == 2 and "made with another precision (fp32 there, bf16 now)" in caplog.text
+    assert not any(message.startswith("scenes:") for message in caplog.messages)
+    assert len(list((tmp_path / "maps_out" / video.stem).iterdir())) == 10 and not (tmp_path / "o2.mp4").exists()

@@ -263,7 +263,9 @@ BAD_FLAGS = [   # (script, flags after the common ones, the one line contains)
     (B, ["--rounds", "0"], "argument --rounds: expected a whole number of at least 1, got '0'"),
     (B, ["--process_frames", "0"], "argument --process_frames: expected a whole number of at least 63, got '0'"),
     (B, ["--processes", "--backend", "tvm"], "argument --backend: invalid choice: 'tvm'"),
-    (B, ["--backend", "openvino"], "--backend chooses the backends --processes times: add --processes"),
+    (B, ["--backend", "openvino"], "--backend and --precision choose the runs --processes times: add --processes"),
+    (B, ["--precision", "int8"], "--backend and --precision choose the runs --processes times: add --processes"),
+    (B, ["--processes", "--precision", "int4"], "argument --precision: invalid choice"),
     (B, ["--device", "cuda:9"], f"--device cuda:9: this machine has {GPUS} CUDA devices"),
 ]
 
