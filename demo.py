@@ -359,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as error:
         log.error("error: %s", error)
         return 2
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a terminated server shuts down as on Ctrl+C
+    for stop in (signal.SIGINT, signal.SIGTERM):   # Ctrl+C and kill shut the server down, even where a shell
+        signal.signal(stop, signal.default_int_handler)   # started it in the background with SIGINT ignored
     with tempfile.TemporaryDirectory(prefix="vinet-demo.") as work_dir:
         page = build_page(DemoJobs(choices, settings, args.max_seconds, Path(work_dir)))
         page.queue(default_concurrency_limit=1)   # one job at a time; the others wait in line
