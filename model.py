@@ -395,7 +395,8 @@ class VideoAudioSaliencyModel(_AudioVisualModel):
         self.check_inputs(clip, audio)
         sound = self.audionet(audio).flatten(2)
         y0, *hierarchies = self.visual_model.backbone(clip)
-        fused = self.bilinear(self.maxpool(y0).flatten(2), sound).unflatten(2, self.grid)
+        dtype = self.bilinear.weight.dtype   # autocast leaves nn.Bilinear's inputs as they come: fp32 and bf16
+        fused = self.bilinear(self.maxpool(y0).flatten(2).to(dtype), sound.to(dtype)).unflatten(2, self.grid)
         if self.use_transformer:
             tokens = self.conv_in_1x1(fused).flatten(2).transpose(0, 1)
             fused = self.conv_out_1x1(self.transformer(tokens).transpose(0, 1).unflatten(2, self.grid))

@@ -20,7 +20,7 @@ from model import (
     encoder_grid,
 )
 from registry import MODELS
-from utils import InputError, audio_buffer_length
+from utils import InputError, audio_buffer_length, autocast
 from weights import load_checkpoint, load_s3d_weights, load_soundnet_weights
 
 SMALL = (64, 96)
@@ -97,6 +97,25 @@ def test_every_variant_maps_a_batch_to_frames_in_unit_range(name):
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
     assert (out[0] - out[2]).abs().max() > 1e-6, "different clips must give different maps"
     torch.testing.assert_close(alone[0], out[1], atol=1e-4, rtol=0)   # batched sums run in another order
+
+
+@pytest.mark.parametrize("name", ["vinet", "avinet", "avinet-transformer", "avinet-tokens", "vinet-s", "vinet-a"])
+def test_every_trainable_model_takes_a_bf16_training_step(name):
+    """train.py --precision bf16: forward under autocast in train mode, backward, finite gradients on the encoder,
+    the fusion and the decoder (AViNet's bilinear fusion once met fp32 video and bf16 sound)."""
+    m = small_variant(name).train()
+    clip = torch.from_numpy(detweights.clip_input((2, 3, MODELS[name].clip_length, *SMALL), seed=1))
+    inputs = [clip, torch.from_numpy(detweights.audio_input((2, 1, audio_buffer_length(), 1)))][
+        :2 if MODELS[name].takes_audio else 1]
+    with autocast("cpu", "bf16"):
+        out = m(*inputs)
+    assert out.shape == (2, *SMALL) and out.dtype in (torch.bfloat16, torch.float32)
+    out.float().square().mean().backward()
+    grads = {key: p.grad for key, p in m.named_parameters() if p.grad is not None}
+    assert all(torch.isfinite(g).all() for g in grads.values())
+    fusion = [key for key in grads if key.startswith(("bilinear", "transformer", "conv_in_1x1"))]
+    assert bool(fusion) == MODELS[name].takes_audio and all(grads[key].abs().sum() > 0 for key in fusion)
+    assert grads[next(key for key in grads if "decoder" in key or "convtsp" in key)].abs().sum() > 0
 
 
 def test_full_size_avinet_hears_the_audio():
