@@ -652,6 +652,16 @@ def reduce_mean(values: torch.Tensor, process: Process) -> torch.Tensor:
     return values
 
 
+def check_finite(model: nn.Module, batch_loss: torch.Tensor, epoch: int, step: int) -> None:
+    """InputError, before the optimizer step, when the loss or a gradient is NaN or inf: the weights on disk stay
+    those of the last finished epoch, instead of a run that goes on training NaN."""
+    gradients = [p.grad for p in model.parameters() if p.grad is not None]
+    if torch.isfinite(batch_loss) and all(torch.isfinite(g).all() for g in gradients):
+        return
+    raise InputError(f"epoch {epoch}, step {step + 1}: the loss or the gradients are not finite (NaN or inf); the "
+                     "checkpoints on disk are from before it. Lower --lr, or check the data")
+
+
 def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                 optim: OptimConfig, process: Process, epoch: int, step: int, run_log: RunLog | None,
                 log_interval: int) -> tuple[float, int]:
@@ -660,36 +670,38 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
     accum, num_batches = optim.accum_steps, len(loader)
     full_groups = num_batches - num_batches % accum
     group_loss, step_losses, clips, tic = 0.0, [], 0, time.perf_counter()
-    bar = tqdm(total=math.ceil(num_batches / accum), desc=f"epoch {epoch}", disable=not process.is_main,
-               dynamic_ncols=True)
-    for index, batch in enumerate(loader):
-        group_size = accum if index < full_groups else num_batches - full_groups
-        steps_now = (index + 1) % accum == 0 or index + 1 == num_batches
-        with contextlib.nullcontext() if steps_now or not process.distributed else model.no_sync():
-            with autocast(process.device.type, optim.precision):
-                prediction = predict(model, batch, process.device)
-            fixations = batch["fixations"].to(process.device) if "nss" in optim.loss_weights else None
-            batch_loss = loss.saliency_loss(prediction.float(), batch["map"].to(process.device), fixations,
-                                            optim.loss_weights)
-            scaler.scale(batch_loss / group_size).backward()
-        group_loss += batch_loss.detach() / group_size
-        clips += len(batch["clip"]) * process.world_size
-        if not steps_now:
-            continue
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        value = reduce_mean(torch.as_tensor(group_loss, dtype=torch.float64), process).item()
-        step_losses.append(value)
-        group_loss, speed = 0.0, clips / (time.perf_counter() - tic)
-        bar.update()
-        bar.set_postfix(loss=f"{value:.4f}", clips_s=f"{speed:.1f}")
-        if run_log is not None:
-            run_log.write("train_step", epoch, step, lr=optimizer.param_groups[0]["lr"], loss=value, clips_per_s=speed)
-        if step % log_interval == 0:
-            log.info("epoch %d step %d loss %.5f (%.1f clips/s)", epoch, step, value, speed)
-    bar.close()
+    with tqdm(total=math.ceil(num_batches / accum), desc=f"epoch {epoch}", disable=not process.is_main,
+              dynamic_ncols=True) as bar:   # closed before an error line, not after it
+        for index, batch in enumerate(loader):
+            group_size = accum if index < full_groups else num_batches - full_groups
+            steps_now = (index + 1) % accum == 0 or index + 1 == num_batches
+            with contextlib.nullcontext() if steps_now or not process.distributed else model.no_sync():
+                with autocast(process.device.type, optim.precision):
+                    prediction = predict(model, batch, process.device)
+                fixations = batch["fixations"].to(process.device) if "nss" in optim.loss_weights else None
+                batch_loss = loss.saliency_loss(prediction.float(), batch["map"].to(process.device), fixations,
+                                                optim.loss_weights)
+                scaler.scale(batch_loss / group_size).backward()
+            group_loss += batch_loss.detach() / group_size
+            clips += len(batch["clip"]) * process.world_size
+            if not steps_now:
+                continue
+            if not scaler.is_enabled():   # fp16's scaler skips a step whose gradients overflowed, and rescales
+                check_finite(model, batch_loss, epoch, step)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            value = reduce_mean(torch.as_tensor(group_loss, dtype=torch.float64), process).item()
+            step_losses.append(value)
+            group_loss, speed = 0.0, clips / (time.perf_counter() - tic)
+            bar.update()
+            bar.set_postfix(loss=f"{value:.4f}", clips_s=f"{speed:.1f}")
+            if run_log is not None:
+                run_log.write("train_step", epoch, step, lr=optimizer.param_groups[0]["lr"], loss=value,
+                              clips_per_s=speed)
+            if step % log_interval == 0:
+                log.info("epoch %d step %d loss %.5f (%.1f clips/s)", epoch, step, value, speed)
     return float(np.mean(step_losses)) if step_losses else float("nan"), step
 
 
@@ -744,11 +756,35 @@ def build_optimizer(model: nn.Module, optim: OptimConfig):
 # The run
 
 
+def cpu_bf16_backward_is_sound(tries: int = 8) -> bool:
+    """Whether this PyTorch computes a bf16 3D convolution's weight gradient on the CPU as fp32 does (within bf16's
+    rounding). torch 2.14.1's oneDNN kernel returned NaN, inf or 1e27 on S3D's 208-channel (3, 1, 1) convolution
+    of a 2-frame input in most tries (on a 2-core AMD EPYC), which turned every weight to NaN at the first step."""
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(4, 208, 2, 2, 4, generator=generator).bfloat16()
+    weight = torch.randn(208, 208, 3, 1, 1, generator=generator).mul(0.05).bfloat16()
+    expected = torch.ops.aten.convolution_backward(
+        torch.ones(4, 208, 2, 2, 4), inputs.float(), weight.float(), None, (1, 1, 1), (1, 0, 0), (1, 1, 1), False,
+        (0, 0, 0), 1, (False, False, True))[1]
+    for _ in range(tries):
+        got = torch.ops.aten.convolution_backward(
+            torch.ones(4, 208, 2, 2, 4, dtype=torch.bfloat16), inputs, weight, None, (1, 1, 1), (1, 0, 0), (1, 1, 1),
+            False, (0, 0, 0), 1, (False, False, True))[1].float()
+        if not (torch.isfinite(got).all() and (got - expected).abs().max() <= 0.02 * expected.abs().max()):
+            return False
+    return True
+
+
 def start_process(config: TrainConfig) -> Process:
     """Join the run's processes and seed them."""
     process = setup_process(config.device, config.deterministic)
     if config.optim.precision == "fp16" and process.device.type != "cuda":
         raise InputError("--precision fp16 needs a CUDA device (its gradient scaler); use bf16 on CPUs")
+    if (config.optim.precision == "bf16" and process.device.type == "cpu" and not config.eval_only
+            and not cpu_bf16_backward_is_sound()):
+        raise InputError(f"--precision bf16: this PyTorch ({torch.__version__}) computes bf16 convolution gradients "
+                         "wrongly on this CPU (checked at start-up: NaN or garbage weight gradients); train in fp32, "
+                         "or in bf16 on a CUDA device")
     if config.optim.loss_weights.get("nss", 0) > 0:
         log.warning("--nss_coeff %g > 0 penalises NSS (the original's default); pass --nss_coeff -1 to reward it",
                     config.optim.loss_weights["nss"])
@@ -791,6 +827,9 @@ def fit(config: TrainConfig, process: Process, model: nn.Module, train_set, val_
             train_loss, progress.step = train_epoch(model, loader, optimizer, scaler, config.optim, process, epoch,
                                                     progress.step, run_log, config.log_interval)
             metrics = validate(model, val_loader, config.optim.loss_weights, config.optim.precision, process)
+            if not math.isfinite(metrics["loss"]):
+                raise InputError(f"epoch {epoch}: the validation loss is {metrics['loss']}: the weights diverged and "
+                                 "are not saved; the checkpoints on disk are from before it. Lower --lr")
             lr = optimizer.param_groups[0]["lr"]
             if scheduler is not None:
                 scheduler.step()

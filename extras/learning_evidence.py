@@ -36,6 +36,7 @@ import torch
 import loss
 import train
 from extras.make_datasets import write_audio_visual, write_dhf1k
+from utils import PRECISIONS
 
 SIZE = ("32", "64")  # the frame size the models see
 DATA_SIZE = (36, 64)  # the synthetic frames' own size
@@ -68,12 +69,14 @@ def train_run(argv: list[str]) -> dict[str, float]:
     return train.run(train.parse_args([*argv, "--eval_only", "True", "--load_weight", args.model_val_path]))
 
 
-def visual(work: Path, epochs: int, videos: int, seed: int, model: str = "vinet", **_) -> list[tuple[str, dict]]:
+def visual(work: Path, epochs: int, videos: int, seed: int, model: str = "vinet", precision: str = "fp32",
+           **_) -> list[tuple[str, dict]]:
     write_dhf1k(work / "train", num_videos=videos, num_frames=48, size=DATA_SIZE, seed=seed)
     write_dhf1k(work / "val", num_videos=max(1, videos // 2), num_frames=48, size=DATA_SIZE, seed=seed + 100)
     common = ["--train_path_data", str(work / "train"), "--val_path_data", str(work / "val"), "--clip_size", "8",
               "--frame_size", *SIZE, "--no_workers", "0", "--seed", str(seed), "--cc", "True", "--lr", "1e-3",
-              "--bn_momentum", "0.1", "--model", model, "--model_val_path", str(work / f"{model}.pt")]
+              "--bn_momentum", "0.1", "--model", model, "--model_val_path", str(work / f"{model}.pt"),
+              "--precision", precision]
     _, val_set = train.build_datasets(train.config_from_args(train.parse_args(common)).data)
     untrained = train.run(train.parse_args([*common, "--eval_only", "True"]))
     trained = train_run([*common, "--batch_size", "4", "--clips_per_video", "2", "--no_epochs", str(epochs)])
@@ -82,12 +85,13 @@ def visual(work: Path, epochs: int, videos: int, seed: int, model: str = "vinet"
 
 
 def sounding(work: Path, epochs: int, videos: int, seed: int, vinet_epochs: int, frames: int,
-             clips_per_video: int, from_vinet: bool = False, **_) -> list[tuple[str, dict]]:
+             clips_per_video: int, from_vinet: bool = False, precision: str = "fp32", **_) -> list[tuple[str, dict]]:
     write_audio_visual(work, datasets=("DIEM",), videos_per_dataset=videos, num_frames=frames, size=DATA_SIZE,
                        seed=seed, sound_decides=True)
     common = ["--dataset", "SoundDataset", "--av_datasets", "DIEM", "--train_path_data", str(work), "--clip_size",
               "32", "--frame_size", *SIZE, "--no_workers", "0", "--seed", str(seed), "--cc", "True", "--lr", "1e-3",
-              "--bn_momentum", "0.1", "--batch_size", "4", "--clips_per_video", str(clips_per_video)]
+              "--bn_momentum", "0.1", "--batch_size", "4", "--clips_per_video", str(clips_per_video),
+              "--precision", precision]
     vinet_path = work / "vinet.pt"
     _, val_set = train.build_datasets(train.config_from_args(train.parse_args(common)).data)
     rows = [("centre bias", centre_bias_scores(val_set))]
@@ -115,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="sounding: initialise AViNet from the trained ViNet (the original's recipe)")
     parser.add_argument("--model", default="vinet", help="visual: the model trained (vinet, vinet-s, ...)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32", help="train.py's autocast")
     parser.add_argument("--work", help="folder for the data and checkpoints (default: a temporary one)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -125,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         videos = args.videos or (8 if args.experiment == "visual" else 96)
         rows = experiment(work, args.epochs, videos, args.seed, vinet_epochs=args.vinet_epochs or args.epochs,
                           frames=args.frames, clips_per_video=args.clips_per_video, from_vinet=args.from_vinet,
-                          model=args.model)
-    print(f"\n| {args.experiment} (seed {args.seed}) | CC | SIM | NSS |\n| --- | --- | --- | --- |")
+                          model=args.model, precision=args.precision)
+    print(f"\n| {args.experiment} (seed {args.seed}, {args.precision}) | CC | SIM | NSS |\n| --- | --- | --- | --- |")
     for name, metrics in rows:
         print(f"| {name} | {metrics['cc']:.3f} | {metrics['sim']:.3f} | {metrics['nss']:.3f} |")
     return 0

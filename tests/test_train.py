@@ -208,6 +208,34 @@ def test_training_learns_beyond_the_untrained_model_and_a_centre_bias(data, tmp_
     assert trained["nss"] > centre["nss"] + 1.0
 
 
+def test_a_diverging_run_stops_in_one_line_without_saving_nan_weights(data, tmp_path, capsys):
+    """--lr 1e30: the first step sends the weights to inf. With one step an epoch validation finds NaN, with two the
+    second step's gradients are NaN; either way the run stops, exit 2, before writing a checkpoint (the original
+    went on training and saved NaN weights as its best)."""
+    kept = "the checkpoints on disk are from before it. Lower --lr"
+    for batch_size, error in (("4", f"epoch 0: the validation loss is nan: the weights diverged and are not saved; "
+                                    f"{kept}"),
+                              ("2", f"epoch 0, step 2: the loss or the gradients are not finite (NaN or inf); {kept}, "
+                                    "or check the data")):
+        out = tmp_path / batch_size
+        assert train.main(vinet_flags(data, out, "--lr", "1e30", "--no_epochs", "3", "--batch_size", batch_size)) == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {error}"
+        assert not (out / "vinet.pt").exists() and not (out / "vinet_last.pt").exists()
+        assert len(step_losses(out / "vinet_log.csv")) == 1   # the one finite step before it
+
+
+def test_bf16_training_on_this_cpu_runs_or_is_refused_by_the_start_up_check(data, tmp_path, capsys):
+    """torch 2.14.1's bf16 convolution backward gave NaN weights here after one step; train.py checks the kernel at
+    start-up and refuses bf16 on a CPU where it is wrong, runs it where it is right."""
+    status = train.main(vinet_flags(data, tmp_path, "--precision", "bf16", "--no_epochs", "1"))
+    if train.cpu_bf16_backward_is_sound():
+        assert status == 0 and (tmp_path / "vinet.pt").exists()
+    else:
+        assert status == 2 and "computes bf16 convolution gradients wrongly on this CPU" in capsys.readouterr().err
+        assert not (tmp_path / "vinet_log.csv").exists()
+    assert train.main(vinet_flags(data, tmp_path, "--precision", "bf16", "--eval_only", "True")) == 0   # no backward
+
+
 def test_vinet_s_learns_beyond_the_untrained_model_and_a_centre_bias(data, tmp_path):
     flags = vinet_flags(data, tmp_path, "--model", "vinet-s", "--lr", "1e-3", "--batch_size", "4",
                         "--clips_per_video", "2", "--freeze_bn", "True")
