@@ -16,17 +16,17 @@ Hann window, centred in SoundNet's 70,560-sample buffer. The checkpoint names it
 import argparse
 import sys
 
-import inference
-from dataloader import AUDIO_ABLATIONS, AUDIO_VISUAL_DATASETS
-from registry import FUSIONS
-from utils import ArgumentParser, number_flag, str2bool
+from dataloader import AUDIO_VISUAL_DATASETS
+from utils import ArgumentParser, number_flag
+from vinet.cli import add_generate_flags, add_sound_flags, generate
+from vinet.engine.sources import Video, audio_visual_layout_videos, video_files
 
 
-def audio_visual_sources(args: argparse.Namespace, with_audio: bool) -> list[inference.Video]:
+def audio_visual_sources(args: argparse.Namespace, with_audio: bool) -> list[Video]:
     """The videos of --video, or of one fold of the audio-visual layout under --path_indata."""
     if args.video:
-        return inference.video_files(args.video, with_audio)
-    return inference.audio_visual_layout_videos(args.path_indata, args.dataset, args.split, with_audio)
+        return video_files(args.video, with_audio)
+    return audio_visual_layout_videos(args.path_indata, args.dataset, args.split, with_audio)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,18 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path_indata", default=None, help="dataset root (video_frames/, video_audio/, fold_lists/)")
     parser.add_argument("--dataset", default="DIEM", choices=AUDIO_VISUAL_DATASETS)
     parser.add_argument("--split", default=1, type=number_flag(int, 1, 3), help="fold 1-3 (DIEM has one)")
-    parser.add_argument("--use_sound", default=None, type=str2bool, help="True: AViNet; False: ViNet "
-                        "(default: as the checkpoint says)")
-    parser.add_argument("--fusion", default=None, choices=list(FUSIONS),
-                        help="bilinear (AViNet), transformer (bilinear + transformer), tokens (token fusion)")
-    parser.add_argument("--use_transformer", default=None, type=str2bool,
-                        help="the original's name for --fusion transformer")
-    parser.add_argument("--transformer_in_channel", default=None, type=number_flag(int, 1),
-                        help="transformer width (the variant's default: 32 for transformer, 512 for tokens)")
-    parser.add_argument("--audio_ablation", default="none", choices=AUDIO_ABLATIONS,
-                        help="silence the sound, or give each clip another moment's sound")
-    inference.add_arguments(parser)
-    return inference.generate(parser, argv, audio_visual_sources, "avinet")
+    add_sound_flags(parser)
+    add_generate_flags(parser)
+    return generate(parser, argv, audio_visual_sources, "avinet")
 
 
 if __name__ == "__main__":

@@ -17,13 +17,13 @@ from PIL import Image
 import benchmark
 import export
 import generate_result
-import inference
 import reframe
 from backends import OPENVINO_PRECISIONS, OpenVinoBackend, openvino_core, traced_proto
 from loss import cc
 from registry import MODELS
 from synthetic import disc_paths, render_frames, soundtrack, write_video
 from utils import InputError
+from vinet.engine.manifest import file_identity
 
 REASON = "OpenVINO's tests need onnx, onnxscript, onnxruntime, openvino and nncf: pip install -r " \
          "requirements-onnx.txt -r requirements-openvino.txt"
@@ -169,7 +169,7 @@ def test_export_int8_writes_its_cc_and_the_engine_prints_it(exported, tmp_path, 
         assert mean_cc(read_maps(tmp_path / backend / "v"), expected) >= 0.99
     manifest = json.loads((tmp_path / "openvino" / "v.manifest.json").read_text())
     assert (manifest["backend"], manifest["file_precision"], manifest["precision"]) == ("openvino", "int8", precision)
-    assert manifest["weights"] == [inference.file_identity(int8.path)]
+    assert manifest["weights"] == [file_identity(int8.path)]
     caplog.clear()
     rerun = [*video, *ON_CPU, "--onnx", str(int8.path), "--save_path", str(tmp_path / "openvino")]
     assert generate_result.main(rerun) == 2     # onnxruntime, the default, in OpenVINO's folder

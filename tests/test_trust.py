@@ -24,9 +24,9 @@ import generate_result_audio_visual
 import reframe
 import train
 from extras.make_datasets import write_dhf1k
-from inference import output_names
 from media import frames_by_index, heatmap_blend, probe_video
 from synthetic import write_video
+from vinet.engine.sources import output_names
 
 ROOT = Path(__file__).resolve().parents[1]
 

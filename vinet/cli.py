@@ -1,0 +1,177 @@
+"""What the command lines share: the flags that choose and run a model (each defined once, its default read from
+the options' dataclass), the flags -> options -> predictor path, and the run of a script's body (logging; bad input
+-> one line and exit 2)."""
+import argparse
+import logging
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+
+from backends import BACKENDS
+from dataloader import AUDIO_ABLATIONS
+from registry import FUSIONS, MODELS
+from utils import PRECISIONS, InputError, device_flag, number_flag, str2bool
+from vinet.engine.run import check_save_path, finish, predict_all
+from vinet.engine.sources import Video, process_share, select_part
+from vinet.loading import GPU_BATCH_SIZE, ModelOptions, RunOptions, load_predictor
+
+IGNORED_FLAGS = ("--multi_frame", "--num_decoder_layers")   # the original parsed them and never used them
+log = logging.getLogger("generate")
+
+
+def add_weights_flags(parser: argparse.ArgumentParser, onnx: bool = True, untrained: bool = False) -> None:
+    """--file_weight, --model, --frame_size, and where the script offers them --onnx and --untrained."""
+    parser.add_argument("--file_weight", default=ModelOptions.file_weight, nargs="+", metavar="W",
+                        help="checkpoint to load (original, ViNet++ or train.py; ViNet-E: a ViNet-S and a ViNet-A "
+                             "one); it names its model, so no model flags are needed")
+    parser.add_argument("--model", default=ModelOptions.model, choices=list(MODELS), metavar="NAME",
+                        help=f"the model to build ({', '.join(MODELS)}); default: the checkpoint's, or the script's "
+                             "own")
+    if onnx:
+        parser.add_argument("--onnx", default=ModelOptions.onnx, metavar="MODEL.onnx",
+                            help="run an ONNX file written by export.py (an int8 one too) instead of a checkpoint, "
+                                 "with onnxruntime or --backend openvino (pip install -r requirements-onnx.txt)")
+    if untrained:
+        parser.add_argument("--untrained", action="store_true",
+                            help="without weights: an untrained model, seeded (its maps mean nothing: for testing "
+                                 "a pipeline)")
+    add_frame_size_flag(parser)
+
+
+def add_frame_size_flag(parser: argparse.ArgumentParser) -> None:
+    """--frame_size H W (positive; the model's registry entry checks the sizes it accepts)."""
+    parser.add_argument("--frame_size", default=ModelOptions.frame_size, type=number_flag(int, 1), nargs=2,
+                        metavar=("H", "W"),
+                        help="model input size, for models trained at another size (default: the model's own; "
+                             "each model accepts its own multiples: 32, ViNet-A 4)")
+
+
+def add_original_model_flags(parser: argparse.ArgumentParser) -> None:
+    """The original's model flags (ViNet's variants, the transformer's widths) and the two it ignored."""
+    parser.add_argument("--clip_size", default=ModelOptions.clip_size, type=number_flag(int, 1),
+                        help="frames per clip (8, 16, 32, 48)")
+    parser.add_argument("--num_hier", default=ModelOptions.num_hier, type=number_flag(int, 0, 3),
+                        help="encoder hierarchies fused by the decoder (0-3)")
+    parser.add_argument("--decoder_upsample", default=ModelOptions.decoder_upsample, type=number_flag(int, 1, 1),
+                        help="1: the trilinear decoder (the only one released)")
+    for name in ("nhead", "num_encoder_layers"):
+        parser.add_argument(f"--{name}", type=number_flag(int, 1), default=getattr(ModelOptions, name),
+                            help="transformer of the AViNet fusions")
+    for legacy in IGNORED_FLAGS:
+        parser.add_argument(legacy, default=None, help="the original's flag, accepted and ignored (as it did)")
+
+
+def add_sound_flags(parser: argparse.ArgumentParser) -> None:
+    """The audio-visual models' flags: --use_sound, --fusion, --use_transformer, --transformer_in_channel,
+    --audio_ablation."""
+    parser.add_argument("--use_sound", default=ModelOptions.use_sound, type=str2bool,
+                        help="True: AViNet; False: ViNet (default: as the checkpoint says)")
+    parser.add_argument("--fusion", default=ModelOptions.fusion, choices=list(FUSIONS),
+                        help="bilinear (AViNet), transformer (bilinear + transformer), tokens (token fusion)")
+    parser.add_argument("--use_transformer", default=ModelOptions.use_transformer, type=str2bool,
+                        help="the original's name for --fusion transformer")
+    parser.add_argument("--transformer_in_channel", default=ModelOptions.transformer_in_channel,
+                        type=number_flag(int, 1),
+                        help="transformer width (the variant's default: 32 for transformer, 512 for tokens)")
+    parser.add_argument("--audio_ablation", default=RunOptions.audio_ablation, choices=AUDIO_ABLATIONS,
+                        help="silence the sound, or give each clip another moment's sound")
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """How a model runs, for every script that runs one: batch, device, precision, backend, compile, exact,
+    workers."""
+    parser.add_argument("--batch_size", default=RunOptions.batch_size, type=number_flag(int, 1),
+                        help=f"windows per forward pass (default: {GPU_BATCH_SIZE} on a GPU; on a CPU 2 in fp32, "
+                             "else 1)")
+    parser.add_argument("--device", default=RunOptions.device, type=device_flag,
+                        help="auto (cuda when present), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--precision", default=RunOptions.precision, choices=list(PRECISIONS),
+                        help="fp32 (default): the original's maps within one gray level; bf16 (CPUs and GPUs) / "
+                             "fp16 (GPUs only): faster, CC >= 0.99")
+    parser.add_argument("--backend", default=RunOptions.backend, choices=BACKENDS,
+                        help="what runs the model: torch (default), onnxruntime (default with --onnx; "
+                             "requirements-onnx.txt) or openvino (CPUs: fp32, bf16, an int8 file from export.py "
+                             "--int8; requirements-openvino.txt); a checkpoint is converted to ONNX at start")
+    parser.add_argument("--compile", default=RunOptions.compile,
+                        choices=["none", "default", "max-autotune", "reduce-overhead"],
+                        help="torch.compile the model (reduce-overhead: with CUDA graphs); pays off on long runs")
+    parser.add_argument("--exact", action="store_true",
+                        help="the original's kernels too (one window per forward): bit-identical maps, slower")
+    parser.add_argument("--workers", default=RunOptions.workers, type=number_flag(int, 1),
+                        help="threads that decode frames, and threads that write maps")
+
+
+def _options(cls: type, args: argparse.Namespace):
+    """An options dataclass from the flags the script has (the others keep their defaults)."""
+    values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+    if values.get("frame_size") is not None:
+        values["frame_size"] = tuple(values["frame_size"])
+    return cls(**values)
+
+
+def model_options(args: argparse.Namespace) -> ModelOptions:
+    """Which model and weights the flags choose."""
+    return _options(ModelOptions, args)
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """How the flags say the model runs."""
+    return _options(RunOptions, args)
+
+
+def run_main(body: Callable[[], int | None], logger: logging.Logger) -> int:
+    """A script's body with INFO logging; bad input (InputError) ends it in one line with exit status 2."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return body() or 0
+    except InputError as error:
+        logger.error("error: %s", error)
+        return 2
+
+
+def add_generate_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags both generate scripts share: the original's names and the new ones."""
+    add_weights_flags(parser)
+    parser.add_argument("--save_path", default="results", help="output folder for the maps")
+    parser.add_argument("--video", nargs="+", default=None, metavar="PATH",
+                        help="video files (mp4, avi, mkv, mov, webm) instead of --path_indata")
+    parser.add_argument("--overlay", default=None, metavar="OUT.mp4",
+                        help="with --video: also write the heatmap over the frames, with the sound")
+    add_original_model_flags(parser)
+    parser.add_argument("--start_idx", default=-1, type=number_flag(int, -1),
+                        help="process part START_IDX of --num_parts (1-based; -1: all)")
+    parser.add_argument("--num_parts", default=4, type=number_flag(int, 1))
+    add_run_flags(parser)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="redo the maps of a video whose folder holds maps made otherwise (see OUT/<video>"
+                             ".manifest.json)")
+
+
+def generate(parser: argparse.ArgumentParser, argv: list[str] | None,
+             list_videos: Callable[[argparse.Namespace, bool], list[Video]], default_model: str) -> int:
+    """Both generate scripts' body: the flags, the model, this process's videos (list_videos(args, with_audio)),
+    the maps, the overlays; the exit status (2 after one line for bad input, before any work)."""
+    def body() -> int:
+        args = parser.parse_args(argv)
+        check_generate_args(args, default_model)
+        predictor = load_predictor(model_options(args), run_options(args), default_model)
+        videos = process_share(select_part(list_videos(args, predictor.entry.takes_audio), args.start_idx,
+                                           args.num_parts))
+        failures = predict_all(predictor, videos, args.save_path, args.overwrite)
+        return finish(videos, failures, args.save_path, args.overlay)
+    return run_main(body, log)
+
+
+def check_generate_args(args: argparse.Namespace, default_model: str) -> None:
+    """InputError for flags that cannot work together; a warning for the original's ignored flags."""
+    if args.overlay and not args.video:
+        raise InputError("--overlay needs --video (overlays are made from video files)")
+    if bool(args.video) == bool(args.path_indata):
+        raise InputError("give either --path_indata DIR (frames) or --video PATH ...")
+    if args.onnx and (args.file_weight or args.frame_size or model_options(args).entry(default_model)):
+        raise InputError("--onnx names its model and input size: drop --file_weight, --frame_size and the "
+                         "model flags")
+    check_save_path(Path(args.save_path), args.path_indata and Path(args.path_indata))
+    for name in IGNORED_FLAGS:
+        if getattr(args, name.lstrip("-")) is not None:
+            log.warning("%s is ignored: the original accepted it and never used it", name)

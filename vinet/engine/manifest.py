@@ -1,0 +1,116 @@
+"""What made a video's maps: OUT/<video>.manifest.json beside OUT/<video>/ (which holds maps only, as the
+original's layout). A rerun resumes only maps its manifest says were made as it would make them."""
+import dataclasses
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from dataloader import (
+    IMAGE_SUFFIXES,
+)
+from utils import (
+    VERSION,
+    InputError,
+    atomic_write_bytes,
+)
+from vinet.engine.predictor import Predictor
+from vinet.engine.sources import Video
+
+log = logging.getLogger("generate")
+
+MANIFEST_SUFFIX = ".manifest.json"   # OUT/<video>.manifest.json, beside OUT/<video>/: what made its maps
+
+
+def file_identity(path: str | Path) -> dict[str, str]:
+    """A weights or ONNX file's name and SHA-256 (what the manifests record of it)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return {"file": Path(path).name, "sha256": digest.hexdigest()}
+
+
+def maps_provenance(predictor: Predictor, video: Video) -> dict:
+    """What decides a video's maps: the project's version, the model and its weights, the backend, precision,
+    the device's kind (a GPU's kernels differ from a CPU's by a gray level or two), input sizes, normalisation and
+    window rules, what it hears, and the input itself."""
+    parts, settings = predictor.entry.parts, predictor.settings
+    return {"version": VERSION, "model": predictor.entry.label, **predictor.origin,
+            "precision": settings.precision, "exact": settings.exact, "device": settings.device.type,
+            "frame_size": [list(part.frame_size) for part in parts],
+            "normalisation": [[list(part.mean), list(part.std)] for part in parts],
+            "window": [dataclasses.asdict(part.window) for part in parts],
+            "audio_ablation": settings.audio_ablation if predictor.entry.takes_audio else None,
+            "source": {"path": str(Path(video.source).resolve()) if video.source else None,
+                       "frames": video.num_frames}}
+
+
+def manifest_path(folder: Path) -> Path:
+    """The manifest of a video's map folder: beside it, <folder>.manifest.json."""
+    return folder.with_name(folder.name + MANIFEST_SUFFIX)
+
+
+def existing_maps(folder: Path) -> list[Path]:
+    """The map files already in an output folder (temporary files aside)."""
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+
+
+def provenance_conflict(folder: Path, wanted: dict) -> str | None:
+    """Why the maps in `folder` cannot be resumed with `wanted` (None when they can, or when there are none)."""
+    maps = existing_maps(folder)
+    if not maps:
+        return None
+    try:
+        recorded = json.loads(manifest_path(folder).read_text())
+    except (OSError, ValueError):
+        return (f"{folder} holds {len(maps)} maps of unknown origin (no readable {manifest_path(folder).name}: made "
+                "before manifests existed, or by another program)")
+    if recorded.get("source") != wanted["source"]:
+        return f"{folder} holds {len(maps)} maps of another input ({recorded.get('source', {}).get('path')})"
+    changed = next((key for key in wanted if recorded.get(key) != wanted[key]), None)
+    if changed:
+        return (f"{folder} holds {len(maps)} maps made with another {changed} ({recorded.get(changed)} there, "
+                f"{wanted[changed]} now)")
+    return None
+
+
+def check_output_folders(predictor: Predictor, videos: list[Video], save_path: Path, overwrite: bool) -> None:
+    """Before any work: InputError for the first video whose folder holds maps made otherwise, unless
+    `overwrite` (they are then redone when the video's turn comes)."""
+    for video in videos:
+        conflict = provenance_conflict(save_path / video.name, maps_provenance(predictor, video))
+        if conflict and not overwrite:
+            raise InputError(f"{conflict}: rerun with the settings that made them to resume, pass --overwrite to "
+                             "redo them, or choose another --save_path")
+
+
+def recorded_frames(folder: Path) -> list[int] | None:
+    """The frames a folder's manifest says its maps were asked for (None: every frame, or no manifest)."""
+    try:
+        frames = json.loads(manifest_path(folder).read_text()).get("frames", "all")
+    except (OSError, ValueError):
+        return None
+    return None if frames == "all" else frames
+
+
+def claim_output_folder(folder: Path, provenance: dict, wanted: set[int] | None = None) -> None:
+    """Make `folder` the home of maps made as `provenance` says: maps made otherwise are removed (the run was
+    told to overwrite them), then the manifest is written, with `frames`: "all", or the frames (from 0) that
+    sampled runs (reframe.py's analysed frames, `wanted`) asked for, the ones already there included."""
+    sampled = None
+    if provenance_conflict(folder, provenance):
+        for old in existing_maps(folder):
+            old.unlink()
+    elif existing_maps(folder):
+        sampled = recorded_frames(folder)
+    if sampled is not None and wanted is None:
+        log.info("%s holds the maps of %d sampled frames (its manifest): the other frames' maps are made now",
+                 folder, len(sampled))
+    frames = "all" if wanted is None or (sampled is None and existing_maps(folder)) else \
+        sorted(set(wanted) | set(sampled or ()))
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(manifest_path(folder), json.dumps({**provenance, "frames": frames}, indent=1).encode())
+

@@ -1,0 +1,167 @@
+"""Maps to disk: a predictor run over videos, each video's maps post-processed and written behind by a thread
+pool into its folder (claimed in its manifest, so a rerun resumes), failures logged and counted."""
+import contextlib
+import logging
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from utils import InputError, postprocess_map, save_map
+from vinet.engine.manifest import check_output_folders, claim_output_folder, maps_provenance
+from vinet.engine.overlay import write_overlay
+from vinet.engine.predictor import Predictor, video_maps
+from vinet.engine.sources import Video, video_files
+
+log = logging.getLogger("generate")
+
+
+def predict_video(predictor: Predictor, video: Video, out_dir: Path, writer: "MapWriter", progress: tqdm) -> int:
+    """Write the maps of one video's wanted frames that are not on disk yet (its folder's manifest saying what
+    makes them); returns how many were written."""
+    claim_output_folder(out_dir, maps_provenance(predictor, video), video.wanted)
+    todo = [j for j in video.wanted_frames if not (out_dir / video.frame_names[j]).is_file()]
+    if not todo:
+        return 0
+    for stale in out_dir.glob(".*.tmp*"):  # left by a run that was killed while writing
+        stale.unlink(missing_ok=True)
+    with contextlib.closing(video_maps(predictor, video, todo)) as batches:   # decoding stops on a failure
+        for batch, maps in batches:
+            for j, saliency, size in maps:
+                writer.submit(saliency, size, out_dir / video.frame_names[j])
+            progress.update(len(batch))
+    if video.gaps:
+        raise InputError(f"{video.source}: frames {frame_ranges(video.gaps)} could not be decoded (corrupt data): no "
+                         f"maps for them, the other {video.num_frames - len(video.gaps)} are written; repair or "
+                         "re-encode the file")
+    return len(todo)
+
+
+def frame_ranges(indices: list[int]) -> str:
+    """Frame numbers (from 1) as ranges: '4, 10-12'."""
+    ranges, numbers = [], sorted(i + 1 for i in indices)
+    for number in numbers:
+        if ranges and number == ranges[-1][1] + 1:
+            ranges[-1][1] = number
+        else:
+            ranges.append([number, number])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def write_map(saliency: np.ndarray, size: tuple[int, int], path: Path) -> None:
+    """Post-process and save one map atomically; InputError (not a traceback) when the disk refuses it."""
+    try:
+        save_map(postprocess_map(saliency, size), path)
+    except OSError as error:
+        raise InputError(f"cannot write map {path}: {error.strerror or error}; free some space or fix the folder's "
+                         "permissions and rerun (the maps already written are kept)") from error
+
+
+class MapWriter:
+    """Post-processes and saves maps in a thread pool, holding at most `limit` maps in flight."""
+
+    def __init__(self, threads: int, limit: int):
+        self.pool = ThreadPoolExecutor(max_workers=max(1, threads))
+        self.pending: list[Future] = []
+        self.limit = limit
+
+    def submit(self, saliency: np.ndarray, size: tuple[int, int], path: Path) -> None:
+        self.pending.append(self.pool.submit(write_map, saliency, size, path))
+        while len(self.pending) > self.limit:
+            self.pending.pop(0).result()
+
+    def drain(self) -> None:
+        """Wait for every map in flight; the first failure is raised once all are done."""
+        pending, self.pending = self.pending, []
+        errors = [future.exception() for future in pending]
+        if any(errors):
+            raise next(error for error in errors if error)
+
+    def __enter__(self) -> "MapWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Wait for the maps in flight and join the pool's threads, whatever happened."""
+        try:
+            self.drain()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def predict_all(predictor: Predictor, videos: list[Video], save_path: str | Path,
+                overwrite: bool = False) -> dict[str, str]:
+    """Run every video, logging one line per bad one and going on; returns {video name: cause} of failures.
+    InputError before any work when a video's folder holds maps made otherwise (check_output_folders)."""
+    check_output_folders(predictor, videos, Path(save_path), overwrite)
+    failures = {}
+    settings = predictor.settings
+    writer = MapWriter(settings.workers, limit=4 * settings.batch_size + 8)
+    with writer, tqdm(total=sum(len(v.wanted_frames) for v in videos), unit="frame", dynamic_ncols=True) as progress:
+        for video in videos:
+            progress.set_description(video.name)
+            try:
+                try:
+                    written = predict_video(predictor, video, Path(save_path) / video.name, writer, progress)
+                finally:
+                    writer.drain()   # a video's maps are on disk (or its failure known) before the next starts
+                progress.update(len(video.wanted_frames) - written)
+            except InputError as error:
+                log.error("%s", error)
+                failures[video.name] = str(error)
+    return failures
+
+
+def maps_of_video(path: str | Path, save_path: str | Path, predictor: Predictor,
+                  overwrite: bool = False, frames: set[int] | None = None) -> Path:
+    """The maps of one video file (with its sound when the model hears), of `frames` only when given (the model
+    runs on their windows alone), in save_path/<stem>; that folder. InputError when the folder holds maps made
+    otherwise, unless `overwrite`."""
+    video = video_files([str(path)], predictor.entry.takes_audio)[0]
+    video.wanted = frames
+    failures = predict_all(predictor, [video], save_path, overwrite)
+    if failures:
+        raise InputError(failures[video.name])
+    return Path(save_path) / video.name
+
+
+def check_maps_of_video(path: str | Path, save_path: str | Path, predictor: Predictor,
+                        overwrite: bool = False) -> None:
+    """Before any work: InputError when save_path/<stem> holds maps of this video made otherwise (maps_of_video
+    refuses them too, later), unless `overwrite`."""
+    video = video_files([str(path)], predictor.entry.takes_audio)[0]
+    check_output_folders(predictor, [video], Path(save_path), overwrite)
+
+
+def check_save_path(save_path: Path, inputs: Path | None) -> None:
+    """InputError unless the maps can be written to save_path, outside the input folder."""
+    if inputs is not None and save_path.resolve().is_relative_to(inputs.resolve()):
+        raise InputError(f"--save_path {save_path} is inside --path_indata {inputs}: the maps would mix with the "
+                         "frames (and be read as frames next time); choose a folder outside it")
+    try:
+        save_path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=save_path).close()
+    except OSError as error:
+        raise InputError(f"cannot write to --save_path {save_path}: {error.strerror or error}; choose a folder you "
+                         "can write to") from error
+
+
+def finish(videos: list[Video], failures: dict[str, str], save_path: str | Path, overlay: str | None) -> int:
+    """Write overlays, say where everything is, repeat each failure's cause; the exit status."""
+    done = [v for v in videos if v.name not in failures]
+    for video in done if overlay else ():
+        target = Path(overlay)
+        if len(videos) > 1:
+            target = target.with_name(f"{target.stem}_{video.name}{target.suffix}")
+        write_overlay(video, Path(save_path) / video.name, target)
+        log.info("overlay: %s", target)
+    for video in done:
+        log.info("maps: %s (%d frames)", Path(save_path) / video.name, video.num_frames)
+    if failures:
+        log.error("%d of %d videos failed: %s", len(failures), len(videos),
+                  ", ".join(f"{name} ({cause})" for name, cause in failures.items()))
+        return 2
+    return 0
+
+

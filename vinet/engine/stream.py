@@ -1,0 +1,147 @@
+"""A video's model inputs, prepared ahead: frames decoded and converted by a thread pool, and the sound
+of each window."""
+import contextlib
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+import torch
+from PIL import Image
+
+from backends import Settings
+from dataloader import (
+    clip_audio,
+    frame_audio_windows,
+)
+from registry import ModelEntry
+from utils import (
+    InputError,
+    audio_buffer_length,
+)
+from vinet.engine.sources import Video
+
+
+def in_background(items: Iterator, depth: int = 8) -> Iterator:
+    """Iterate `items` in a thread, `depth` ahead; exceptions surface in the consumer. Closing the returned
+    generator (or dropping it) stops the thread, closes `items` and joins the thread: no thread is left running
+    native code (decoding) when the interpreter exits."""
+    channel: queue.Queue = queue.Queue(maxsize=depth)
+    done, stop = object(), threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        channel.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            channel.put(done)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            channel.put(error)
+        finally:
+            getattr(items, "close", lambda: None)()
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while (item := channel.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():   # take what the producer still puts, so that it reaches its end
+            with contextlib.suppress(queue.Empty):
+                channel.get(timeout=0.05)
+        thread.join()
+
+
+class FrameStream:
+    """A video's frames, decoded and turned into model inputs ahead by a thread pool, kept on the device
+    while windows still need them. Frames no window needs are decoded (for their size) but not converted."""
+
+    def __init__(self, video: Video, prepare: Callable[[Image.Image], tuple[torch.Tensor, ...]],
+                 needed: set[int] | None, settings: Settings):
+        self.video, self.prepare, self.needed, self.settings = video, prepare, needed, settings
+        self.inputs: dict[int, tuple[torch.Tensor, ...]] = {}
+        self.sizes: list[tuple[int, int]] = []    # (width, height) of every frame decoded so far
+        self.stream = in_background(self._decoded())
+
+    def _convert(self, index: int, load: Callable[[], Image.Image]) -> tuple[tuple | None, tuple[int, int]]:
+        image = load()
+        return (self.prepare(image) if self.needed is None or index in self.needed else None), image.size
+
+    def _decoded(self) -> Iterator[tuple[tuple | None, tuple[int, int]]]:
+        workers = self.settings.workers
+        with ThreadPoolExecutor(workers) as pool:
+            ahead: deque[Future] = deque()
+            for index, load in enumerate(self.video.frame_loaders()):
+                ahead.append(pool.submit(self._convert, index, load))
+                if len(ahead) > 2 * workers:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+
+    def read_through(self, last: int) -> None:
+        """Decode frames up to index `last`; InputError when the video ends sooner."""
+        while len(self.sizes) <= last:
+            tensors, size = next(self.stream, (None, None))
+            if size is None:
+                raise InputError(f"{self.video.source}: decoded {len(self.sizes)} of "
+                                 f"{self.video.num_frames} frames; the file may be truncated")
+            if self.sizes and size != self.sizes[0]:
+                raise InputError(f"{self.video.source}: frame {self.video.frame_names[len(self.sizes)]} is "
+                                 f"{size[0]}x{size[1]} but the first is {self.sizes[0][0]}x{self.sizes[0][1]}; the "
+                                 "frames of a video share one size: resize or remove it")
+            if tensors is not None:
+                self.inputs[len(self.sizes)] = tuple(t.to(self.settings.device, non_blocking=True) for t in tensors)
+            self.sizes.append(size)
+
+    def clips(self, windows: list[list[list[int]]]) -> list[torch.Tensor]:
+        """Per clip the model takes, (B, 3, T, H, W): the frames of each window stacked along time."""
+        self.read_through(max(max(max(w) for w in frame_windows) for frame_windows in windows))
+        return [torch.stack([torch.stack([self.inputs[i][part] for i in frame_windows[part]], 1)
+                             for frame_windows in windows]) for part in range(len(windows[0]))]
+
+    def release_before(self, first_needed: int) -> None:
+        """Drop the inputs of frames before `first_needed`."""
+        for index in [i for i in self.inputs if i < first_needed]:
+            del self.inputs[index]
+
+    def close(self) -> None:
+        """Stop decoding (a video given up half-way leaves no thread behind)."""
+        self.stream.close()
+        self.inputs.clear()
+
+
+class SoundWindows:
+    """The SoundNet input of each window of a video, after the audio ablation."""
+
+    def __init__(self, video: Video, entry: ModelEntry, ablation: str):
+        self.audio = video.load_audio() if video.load_audio else None
+        if self.audio is None:
+            raise InputError(f"{video.source} has no sound: {entry.label} needs it")
+        if not video.fps or video.fps <= 0:
+            raise InputError(f"{video.source}: frame rate {video.fps}; the sound cannot be matched to the frames")
+        self.video, self.entry, self.ablation = video, entry, ablation
+        self.windows = frame_audio_windows(video.frame_times, video.fps, self.audio)
+        self.buffer_length = audio_buffer_length(entry.clip_length)
+        # "shuffle" gives each clip the sound of another moment of the same video
+        n = video.num_frames
+        self.sound_of = np.random.default_rng(0).permutation(n) if ablation == "shuffle" else np.arange(n)
+
+    def batch(self, indices: list[int]) -> torch.Tensor:
+        """(B, 1, L, 1) SoundNet inputs of the windows of frames `indices`."""
+        rule, n = self.entry.window, self.video.num_frames
+        audio = torch.stack([clip_audio(self.audio, *self.windows, min(rule.frames(j, n)), rule.length,
+                                        self.buffer_length, reverse=rule.reversed(j))
+                             for j in (int(self.sound_of[i]) for i in indices)])
+        return audio.zero_() if self.ablation == "silence" else audio
+

@@ -1,0 +1,176 @@
+"""One path from settings to a ready model: which model and weights (ModelOptions) and how it runs (RunOptions)
+-> the engine's Settings -> a Predictor. Every script, the demo, export and the Python API come through here."""
+import json
+import logging
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from backends import GRAPH_RUNTIMES, OPENVINO_STREAMS, Settings, check_graph_settings, graph_backend, model_backend
+from registry import ModelEntry, entry_from_flags, get_entry
+from utils import InputError, resolve_device
+from vinet.engine.manifest import file_identity
+from vinet.engine.predictor import Predictor
+from weights import load_model
+
+log = logging.getLogger("generate")
+UNTRAINED_SEED = 0           # the untrained models' weights (for tests of a pipeline) are seeded
+DEFAULT_WORKERS = max(1, min(8, (os.cpu_count() or 2) // 2))  # threads that decode frames, and that write maps
+GPU_BATCH_SIZE = 8          # windows per forward pass on a GPU: batch 8 beat 32 end to end on an H200 (docs)
+
+
+@dataclass
+class ModelOptions:
+    """Which model, with which weights: a checkpoint (file_weight; it names its model), an ONNX file from export.py,
+    or an untrained model; the registry name and the original's model flags override what the checkpoint says."""
+
+    file_weight: list[str] | None = None
+    onnx: str | None = None
+    untrained: bool = False
+    model: str | None = None
+    frame_size: tuple[int, int] | None = None
+    clip_size: int | None = None
+    num_hier: int | None = None
+    decoder_upsample: int | None = None
+    use_sound: bool | None = None
+    fusion: str | None = None
+    use_transformer: bool | None = None
+    transformer_in_channel: int | None = None
+    nhead: int | None = None
+    num_encoder_layers: int | None = None
+
+    def entry(self, default_model: str) -> ModelEntry | None:
+        """The entry the model flags select; None when none is given (the checkpoint then decides)."""
+        flags = ("model", "clip_size", "num_hier", "decoder_upsample", "use_sound", "fusion", "use_transformer",
+                 "transformer_in_channel", "nhead", "num_encoder_layers")
+        if all(getattr(self, name) is None for name in flags):
+            return None
+        use_sound = self.use_sound
+        if self.model is None and use_sound is None:
+            use_sound = get_entry(default_model).takes_audio or bool(self.fusion or self.use_transformer)
+        widths = {"transformer_in_channel": self.transformer_in_channel, "nhead": self.nhead,
+                  "num_encoder_layers": self.num_encoder_layers,
+                  "use_upsample": None if self.decoder_upsample is None else bool(self.decoder_upsample)}
+        return entry_from_flags(self.model, use_sound, self.fusion, self.use_transformer, self.clip_size,
+                                self.num_hier, self.frame_size, **widths)
+
+
+@dataclass
+class RunOptions:
+    """How the model runs: where, in which precision, by which backend, in batches of how many windows."""
+
+    device: str = "auto"
+    batch_size: int | None = None
+    precision: str = "fp32"
+    backend: str | None = None
+    exact: bool = False
+    compile: str = "none"
+    workers: int = DEFAULT_WORKERS
+    audio_ablation: str = "none"
+
+
+def backend_name(backend: str | None, onnx: str | None) -> str:
+    """--backend as given, else torch, or onnxruntime for an --onnx file."""
+    return backend or ("onnxruntime" if onnx else "torch")
+
+
+def make_settings(run: RunOptions, backend: str = "torch") -> Settings:
+    """Engine settings; under torchrun each process takes its own GPU (processes share them round-robin when
+    there are more processes than GPUs). The default batch size is the one benchmark.py measured fastest:
+    GPU_BATCH_SIZE on a GPU; on a CPU 2 in fp32 (pairs of windows gain), else 1; OpenVINO's windows at once
+    (it runs on the CPU)."""
+    device, batch_size = run.device, run.batch_size
+    if backend == "openvino":
+        if device not in ("auto", "cpu"):
+            raise InputError(f"--backend openvino runs on the CPU here: use --device cpu, not {device}")
+        device = "cpu"
+        batch_size = OPENVINO_STREAMS if batch_size is None else batch_size
+    chosen = resolve_device(device)
+    if chosen.type == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        chosen = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+    if run.precision == "fp16" and chosen.type != "cuda":
+        raise InputError("--precision fp16 runs on CUDA devices only (on a CPU it is over 100x slower than fp32): "
+                         "use --precision bf16 on a CPU")
+    if run.exact and (run.precision != "fp32" or run.compile != "none"):
+        raise InputError("--exact computes as the original: fp32, not compiled; drop --precision or --compile")
+    if batch_size is None:
+        batch_size = GPU_BATCH_SIZE if chosen.type == "cuda" else 2 if run.precision == "fp32" else 1
+    if batch_size < 1 or run.workers < 1:
+        raise InputError(f"--batch_size and --workers must be at least 1, got {batch_size} and {run.workers}")
+    settings = Settings(batch_size, chosen, run.precision, run.exact, run.compile, run.audio_ablation, run.workers)
+    if backend in GRAPH_RUNTIMES:
+        check_graph_settings(backend, settings)
+    return settings
+
+
+def untrained_model(entry: ModelEntry) -> nn.Module:
+    """The entry's model with seeded random weights, in eval mode: the same every run, so a rerun resumes the
+    same maps and an exported file is reproducible."""
+    with torch.random.fork_rng():
+        torch.manual_seed(UNTRAINED_SEED)
+        return entry.build().eval()
+
+
+def load_network(choice: ModelOptions, default_model: str = "vinet") -> tuple[ModelEntry, nn.Module, dict]:
+    """The model the options name, else the checkpoint's own (a list: one per member of an ensemble), else
+    default_model, with its weights (untrained without a checkpoint: a warning says so), and what the manifests
+    record of its weights; one log line says which model and why."""
+    files = [choice.file_weight] if isinstance(choice.file_weight, str) else list(choice.file_weight or [])
+    entry = choice.entry(default_model)
+    chosen_by = "the flags" if entry else f"identified from {' '.join(files)}" if files else "the default"
+    if files:
+        entry, model = load_model(files, entry, choice.frame_size)
+        weights = [file_identity(path) for path in files]
+    else:
+        entry = entry or get_entry(default_model).configured(choice.frame_size)
+        model, weights = untrained_model(entry), f"untrained (seed {UNTRAINED_SEED})"
+        log.warning("no --file_weight given: the maps come from an UNTRAINED model and mean nothing. Get the "
+                    "checkpoints of %s or train one with train.py, then pass --file_weight", entry.checkpoints)
+    log.info("model: %s (%s)", entry.label, chosen_by)
+    return entry, model, {"weights": weights}
+
+
+def onnx_predictor(path: str | Path, settings: Settings, backend: str = "onnxruntime") -> Predictor:
+    """An ONNX file written by export.py, with the registry entry its metadata names, run by onnxruntime (CUDA when
+    settings.device is a GPU and onnxruntime-gpu is installed; the file fixes the precision) or OpenVINO (float
+    layers in settings.precision); an int8 file's CC with fp32 (export.py --int8) is logged."""
+    runner = graph_backend(backend, path, settings)
+    meta = runner.metadata
+    log.info("model: %s (ONNX file %s, from %s, %s, by %s)", runner.entry.label, path, meta["checkpoint"],
+             meta["precision"], backend)
+    if "int8_cc_vs_fp32" in meta:
+        scores = json.loads(meta["int8_cc_vs_fp32"])
+        log.info("int8 file: CC %s with fp32's maps on %s held-out windows, float layers in %s (calibrated by %s)",
+                 scores.get(settings.precision, scores), meta["int8_held_out_windows"], settings.precision,
+                 meta["int8_calibration"])
+    return Predictor(runner.entry, runner, settings, {"backend": backend, "weights": [file_identity(path)],
+                                                      "file_precision": meta["precision"]})
+
+
+def load_predictor(choice: ModelOptions, run: RunOptions, default_model: str = "vinet") -> Predictor:
+    """The predictor the options describe: the settings, then an ONNX file's runner or a model's backend."""
+    backend = backend_name(run.backend, choice.onnx)
+    settings = make_settings(run, backend)
+    if choice.onnx:
+        predictor = onnx_predictor(choice.onnx, settings, backend)
+    else:
+        entry, model, origin = load_network(choice, default_model)
+        predictor = Predictor(entry, model_backend(backend, model, entry, settings), settings,
+                              {"backend": backend, **origin})
+    if settings.audio_ablation != "none" and not predictor.entry.takes_audio:
+        raise InputError(f"--audio_ablation {settings.audio_ablation} changes what an audio-visual model hears; "
+                         f"{predictor.entry.label} hears nothing: drop it")
+    return predictor
+
+
+def options_from(flags: dict) -> tuple[ModelOptions, RunOptions]:
+    """Split keyword settings (named as the flags) into the two option sets; TypeError names an unknown one."""
+    names = {cls: {f.name for f in fields(cls)} for cls in (ModelOptions, RunOptions)}
+    unknown = set(flags) - names[ModelOptions] - names[RunOptions]
+    if unknown:
+        raise TypeError(f"unknown setting(s) {', '.join(sorted(unknown))}: choose from "
+                        f"{', '.join(sorted(names[ModelOptions] | names[RunOptions]))}")
+    return tuple(cls(**{k: v for k, v in flags.items() if k in names[cls]}) for cls in (ModelOptions, RunOptions))
