@@ -2,9 +2,9 @@
 
 Usage (from the repository root): python -m extras.benchmark_metrics [--frames 1000] [--height 360] [--width 640]
 
-One thread, as in evaluate.py's workers (one worker per core). The frames imitate DHF1K: ~30 fixations per frame,
-density maps blurred from them, predictions of 224x384 resized bilinearly to the frame as evaluate.py does, s_auc's
-other map the union of 10 other frames' fixations.
+One thread, as in the evaluation's workers (one worker per core). The frames imitate DHF1K: ~30 fixations per frame,
+density maps blurred from them, predictions of 224x384 resized bilinearly to the frame as the evaluation does,
+s_auc's other map the union of 10 other frames' fixations.
 """
 import argparse
 import time
@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 import torch
 
-import evaluate
 import loss
+from vinet.evaluation.frame_scores import EVALUATION_METRICS
+from vinet.evaluation.scoring import init_worker
 
 DISTINCT_FRAMES = 30  # synthetic frames, cycled over
 PREDICTION_SHAPE = (224, 384)  # the models' output size
@@ -40,7 +41,8 @@ def synthetic_frames(count: int, shape: tuple[int, int], rng: np.random.Generato
 
 
 def metric_calls(prediction: np.ndarray, frame: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, Callable]:
-    """One call per metric on a frame whose prediction is already at the frame's size, as evaluate.score_frame does."""
+    """One call per metric on a frame whose prediction is already at the frame's size, as
+    vinet.evaluation.frame_scores.score_frame does."""
     p, d = torch.from_numpy(prediction)[None], torch.from_numpy(frame["density"])[None]
     f = torch.from_numpy(frame["fixations"])[None]
     return {
@@ -48,9 +50,9 @@ def metric_calls(prediction: np.ndarray, frame: dict[str, np.ndarray], rng: np.r
         "sim": lambda: loss.similarity(p, d).item(),
         "nss": lambda: loss.nss(p, f).item(),
         "kld": lambda: loss.kldiv(p, d).item(),
-        "auc_j": lambda: evaluate.auc_judd(prediction, frame["fixations"], rng),
-        "s_auc": lambda: evaluate.auc_shuffled(prediction, frame["fixations"], frame["other"], rng),
-        "auc_b": lambda: evaluate.auc_borji(prediction, frame["fixations"], rng),
+        "auc_j": lambda: loss.auc_judd(prediction, frame["fixations"], rng),
+        "s_auc": lambda: loss.auc_shuffled(prediction, frame["fixations"], frame["other"], rng),
+        "auc_b": lambda: loss.auc_borji(prediction, frame["fixations"], rng),
     }
 
 
@@ -61,11 +63,11 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=360)
     parser.add_argument("--width", type=int, default=640)
     args = parser.parse_args()
-    evaluate.init_worker()
+    init_worker()
     shape = (args.height, args.width)
     frames = synthetic_frames(DISTINCT_FRAMES, shape, np.random.default_rng(0))
 
-    seconds = dict.fromkeys(("resize", *evaluate.METRICS), 0.0)
+    seconds = dict.fromkeys(("resize", *EVALUATION_METRICS), 0.0)
     start = time.perf_counter()
     for index in range(args.frames):
         frame = frames[index % DISTINCT_FRAMES]

@@ -1,0 +1,6 @@
+"""Scoring saliency predictions on video frames with the MIT saliency benchmark's metrics (evaluate.py's library).
+
+options (EvaluationOptions) -> run.evaluate -> a protocol (protocols: dhf1k, av) -> folders (the ground truth's
+videos, the predictions' files) -> scoring (videos over processes; frame_scores for each frame, other_maps for
+s_auc's negatives, maps for reading files) -> aggregation (means, the JSON's counts, the CSV).
+"""
