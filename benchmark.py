@@ -735,19 +735,23 @@ def agreement_videos(folder: Path, fps: float = 25.0, frames: int = 300) -> dict
 def agreement_rows(folder: Path, aspects: tuple[str, ...] = ("9:16", "1:1")) -> list[dict]:
     """Per test video, aspect and --analysis_fps: the share of frames whose crop is within AGREEMENT_TOLERANCE of
     the width of the full rate's, and the share of the full rate's model windows it needs."""
-    import reframe  # here: the other modes do not need PySceneDetect
+    # here: the other modes do not need PySceneDetect
+    from vinet.reframing.options import ReframeOptions
+    from vinet.reframing.plan import plan_video
+    from vinet.reframing.profiles import list_maps
+    from vinet.reframing.scenes import analysed_frames, find_scenes
 
     rows = []
     for name, (video, maps) in agreement_videos(folder).items():
         info = probe_video(video)
         for aspect in aspects:
-            options = reframe.ReframeOptions(aspect)
-            scenes = reframe.find_scenes(info, options)
-            every = reframe.list_maps(maps, info)
-            full = reframe.plan_video(scenes, every, info, options)
+            options = ReframeOptions(aspect)
+            scenes = find_scenes(info, options)
+            every = list_maps(maps, info)
+            full = plan_video(scenes, every, info, options)
             for rate in AGREEMENT_RATES:
-                picked = reframe.analysed_frames(scenes, info.fps, rate)
-                plan = reframe.plan_video(scenes, {i: every[i] for i in picked}, info, options)
+                picked = analysed_frames(scenes, info.fps, rate)
+                plan = plan_video(scenes, {i: every[i] for i in picked}, info, options)
                 offsets = [abs(plan.at(i).box(i)[0] - full.at(i).box(i)[0]) for i in range(info.num_frames)]
                 rows.append({"video": name, "aspect": aspect, "analysis_fps": rate, "fps": info.fps,
                              "windows_share": len(picked) / info.num_frames,
@@ -795,13 +799,15 @@ def reframe_report(tmp: Path, rounds: int, seconds: float = 10.0, fps: float = 2
     """--reframe: reframe_video on a 10 s 720p video with its maps given (to 9:16, in this process, imports
     excluded, best of `rounds`) against its duration; the sampled analysis against the full rate on the test
     videos; one minute of 720p with ViNet-S bf16, end to end."""
-    import reframe  # here: the other modes do not need PySceneDetect
+    # here: the other modes do not need PySceneDetect
+    from vinet.reframing.options import ReframeOptions
+    from vinet.reframing.pipeline import reframe_video
 
     video, maps = write_reframe_workload(tmp / "reframe", seconds, fps, *REFRAME_SIZE)
     times = []
     for round_index in range(rounds):
         start = time.perf_counter()
-        reframe.reframe_video(video, maps, tmp / f"reframed{round_index}.mp4", reframe.ReframeOptions("9:16"))
+        reframe_video(video, maps, tmp / f"reframed{round_index}.mp4", ReframeOptions("9:16"))
         times.append(time.perf_counter() - start)
         print(f"round {round_index + 1}: reframing {seconds:g} s of 1280x720: {times[-1]:.2f} s", flush=True)
     agreement = agreement_rows(tmp / "agreement")

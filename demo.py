@@ -35,10 +35,12 @@ except ModuleNotFoundError as missing:  # the core install leaves the demo's pac
 import torch
 
 import inference
-import reframe
 from media import VideoInfo, probe_video
 from registry import MODELS
 from utils import ArgumentParser, InputError, atomic_path, audio_buffer_length, number_flag
+from vinet.reframing.options import DEFAULT_ANALYSIS_FPS, FITS, ReframeOptions
+from vinet.reframing.pipeline import reframe_video
+from vinet.reframing.scenes import Scene, analysed_frames, find_scenes
 
 log = logging.getLogger("demo")
 SAMPLE = Path(__file__).resolve().parent / "extras" / "sample.mp4"
@@ -135,8 +137,8 @@ class DemoJobs:
 
     def __init__(self, choices: dict[str, Choice], settings: inference.Settings, max_seconds: float, work_dir: Path):
         self.choices, self.settings, self.max_seconds, self.work_dir = choices, settings, max_seconds, work_dir
-        self.scenes: tuple[tuple, list[reframe.Scene]] | None = None   # (video key, scenes)
-        self.maps: tuple[tuple, Path] | None = None                      # (video key and label, maps folder)
+        self.scenes: tuple[tuple, list[Scene]] | None = None   # (video key, scenes)
+        self.maps: tuple[tuple, Path] | None = None             # (video key and label, maps folder)
 
     def check_video(self, video: str | None, choice: Choice) -> VideoInfo:
         """The probe of the uploaded video; gr.Error for none, an unreadable one, a too long one, or a silent one
@@ -169,8 +171,8 @@ class DemoJobs:
         """The model windows the job will run: the frames its outputs need, less the maps already made (about:
         before the cuts are known, a sampled analysis is counted as one scene)."""
         info = job.info
-        needed = info.num_frames if job.every_frame else len(reframe.analysed_frames(
-            [reframe.Scene(0, info.num_frames - 1, (0, 0, *info.size))], info.fps, reframe.DEFAULT_ANALYSIS_FPS))
+        needed = info.num_frames if job.every_frame else len(analysed_frames(
+            [Scene(0, info.num_frames - 1, (0, 0, *info.size))], info.fps, DEFAULT_ANALYSIS_FPS))
         same = self.maps is not None and self.maps[0] == (*video_key(info), job.label)
         return max(0, needed - (sum(1 for _ in self.maps[1].glob("*/[!.]*")) if same else 0))
 
@@ -191,16 +193,16 @@ class DemoJobs:
             info = probe_video(video)
         except InputError:
             return ""
-        job = Job(info, label, self.choices[label], set(wanted), ASPECTS[0], reframe.ReframeOptions.fit)
+        job = Job(info, label, self.choices[label], set(wanted), ASPECTS[0], ReframeOptions.fit)
         return (f"Estimated time: about **{duration(self.estimate(job))}** here ({self.windows_to_run(job)} model "
                 f"windows at {self.choices[label].window_seconds:.2f} s each, and {info.num_frames} frames to "
                 "decode and write).")
 
-    def run(self, video: str | None, label: str, wanted: list[str], aspect: str, fit: str = reframe.ReframeOptions.fit,
+    def run(self, video: str | None, label: str, wanted: list[str], aspect: str, fit: str = ReframeOptions.fit,
             progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str | None, ...]:  # noqa: B008 (gradio reads it)
         """One job for the page: (overlay, maps zip, reframed cut, crop path JSON, debug video, status); gr.Error
         for bad input, before any model time when the probe shows it."""
-        if label not in self.choices or not wanted or aspect not in ASPECTS or fit not in reframe.FITS:
+        if label not in self.choices or not wanted or aspect not in ASPECTS or fit not in FITS:
             raise gr.Error("Choose a model, at least one output, an aspect ratio and a fit.")
         choice = self.choices[label]
         job = Job(self.check_video(video, choice), label, choice, set(wanted), aspect, fit)
@@ -217,17 +219,17 @@ class DemoJobs:
                   f"{time.monotonic() - started:.1f} s (estimated {duration(estimate)}).")
         return (*(str(path) if path else None for path in files), status + (f"\n\n{line}" if line else ""))
 
-    def video_scenes(self, job: Job) -> list[reframe.Scene]:
+    def video_scenes(self, job: Job) -> list[Scene]:
         """The video's scenes, the last job's when it was the same video."""
         if self.scenes is None or self.scenes[0] != video_key(job.info):
-            self.scenes = video_key(job.info), reframe.find_scenes(job.info, reframe.ReframeOptions())
+            self.scenes = video_key(job.info), find_scenes(job.info, ReframeOptions())
         return self.scenes[1]
 
-    def job_maps(self, job: Job, scenes: list[reframe.Scene] | None) -> tuple[Path, int]:
+    def job_maps(self, job: Job, scenes: list[Scene] | None) -> tuple[Path, int]:
         """The maps the job needs (every frame's, or those of the frames reframe.py analyses in the scenes), made
         where missing (the engine keeps those on disk), and the windows run."""
         frames = None if job.every_frame else \
-            set(reframe.analysed_frames(scenes, job.info.fps, reframe.DEFAULT_ANALYSIS_FPS))
+            set(analysed_frames(scenes, job.info.fps, DEFAULT_ANALYSIS_FPS))
         folder = self.maps_folder(job)
         before = sum(1 for _ in folder.glob("*/[!.]*"))
         started = time.perf_counter()
@@ -257,11 +259,11 @@ class DemoJobs:
         cut, path_json, debug = (Path(f"{name}{suffix}") for suffix in (".mp4", "_path.json", "_debug.mp4"))
         if reframing:
             progress(0.9, desc="reframing")
-            options = reframe.ReframeOptions(job.aspect, fit=job.fit)
+            options = ReframeOptions(job.aspect, fit=job.fit)
             try:
-                line = reframe.reframe_video(job.info.path, maps_dir, cut, options,
-                                             path_json if PATH_JSON in job.wanted else None,
-                                             debug if DEBUG in job.wanted else None, scenes)
+                line = reframe_video(job.info.path, maps_dir, cut, options,
+                                     path_json if PATH_JSON in job.wanted else None,
+                                     debug if DEBUG in job.wanted else None, scenes)
             except InputError as error:   # the overlay and maps made stay on the page
                 line = f"**Reframing failed**: {error}"
         kept = (path if wanted in job.wanted and path.is_file() else None for path, wanted in
@@ -299,7 +301,7 @@ def build_page(jobs: DemoJobs) -> gr.Blocks:
                                           "and the maps need every frame's map: the model runs about 5 times longer)",
                                           elem_id="outputs")
                 aspect = gr.Radio(list(ASPECTS), value=ASPECTS[0], label="reframe to (width:height)", elem_id="aspect")
-                fit = gr.Radio(list(reframe.FITS), value=reframe.ReframeOptions.fit, label="fit: crop, pad (show "
+                fit = gr.Radio(list(FITS), value=ReframeOptions.fit, label="fit: crop, pad (show "
                                "whole what a crop cannot hold, over a blurred copy), auto (pad where a crop loses "
                                "too much)", elem_id="fit")
                 run = gr.Button("Run", variant="primary", elem_id="run")

@@ -14,10 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import reframe
 from media import frames_by_index, probe_video
 from synthetic import SAMPLE, gaze_density, sample_paths
 from utils import atomic_write_bytes, encode_map
+from vinet.reframing.options import ReframeOptions
+from vinet.reframing.pipeline import reframe_video
 
 FRAME = 12          # the frame shown
 SCALE = 2           # the picture's pixels per source pixel
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         write_gaze_maps(tmp / "maps")
-        reframe.reframe_video(sample, tmp / "maps", tmp / "reframed.mp4", reframe.ReframeOptions("9:16"),
+        reframe_video(sample, tmp / "maps", tmp / "reframed.mp4", ReframeOptions("9:16"),
                               tmp / "path.json")
         document = json.loads((tmp / "path.json").read_text())
         region = document["frames"][FRAME]

@@ -1,0 +1,36 @@
+"""A video and its maps to the reframed cut: scenes, plan, the videos written, the path document and the summary."""
+import json
+import logging
+from contextlib import ExitStack
+from pathlib import Path
+
+from media import probe_video
+from utils import atomic_path
+from vinet.reframing.geometry import output_size
+from vinet.reframing.options import ReframeOptions
+from vinet.reframing.plan import plan_video
+from vinet.reframing.profiles import list_maps
+from vinet.reframing.render import write_videos
+from vinet.reframing.report import path_document, summary
+from vinet.reframing.scenes import Scene, find_scenes
+
+log = logging.getLogger("reframe")   # reframe.py's: its records read as before the library moved out of it
+
+
+def reframe_video(video: Path, maps_dir: Path, output: Path, options: ReframeOptions, path_json: Path | None = None,
+                  debug: Path | None = None, scenes: list[Scene] | None = None) -> str:
+    """Cut `video` to the options' shape along its maps (maps_dir: one per frame, or a sampled run's) into
+    `output`, with the path JSON and the debug video when asked; the one-line summary. `scenes` (find_scenes)
+    spares the scene pass when known. InputError for bad input."""
+    info = probe_video(video)
+    output_size(info.size, options.aspect, options.width, options.height)
+    maps = list_maps(maps_dir, info)
+    if len(maps) < info.num_frames:
+        log.info("maps of %d of %d frames: the targets between them are interpolated", len(maps), info.num_frames)
+    plan = plan_video(scenes or find_scenes(info, options), maps, info, options)
+    with ExitStack() as stack:
+        if path_json:  # published when the block ends, after the videos
+            document = path_document(info, plan)
+            stack.enter_context(atomic_path(path_json)).write_text(json.dumps(document, indent=1))
+        write_videos(info, plan, maps, output, debug, options.crf, options.preset)
+    return summary(info, plan)
