@@ -3,7 +3,7 @@ generate_result.py writes, for video files and frame folders."""
 import numpy as np
 import pytest
 import torch
-from conftest import ON_CPU, SMALL_FLAGS, deterministic_weights, save_frames, scene
+from conftest import ON_CPU, ROOT, SMALL_FLAGS, deterministic_weights, save_frames, scene
 from PIL import Image
 
 import generate_result
@@ -51,3 +51,30 @@ def test_load_takes_the_flags_as_keywords_and_refuses_what_the_scripts_refuse():
         vinet.load(untrained=True, device="cpu", precision="fp16")
     with pytest.raises(TypeError, match="unknown setting.*precison"):
         vinet.load(untrained=True, precison="bf16")
+
+
+def test_reframe_does_what_reframe_py_does(tmp_path, caplog):
+    import reframe
+
+    sample = ROOT / "extras" / "sample.mp4"
+    flags = {"model": "vinet-s", "frame_size": (64, 96), "device": "cpu", "aspect": "9:16", "fit": "auto"}
+    caplog.set_level("INFO")
+    line = vinet.reframe(sample, tmp_path / "api.mp4", untrained=True, path_json=tmp_path / "api.json", **flags)
+    assert reframe.main(["--video", str(sample), "--output", str(tmp_path / "cli.mp4"), "--untrained",
+                         "--model", "vinet-s", "--frame_size", "64", "96", "--device", "cpu", "--aspect", "9:16",
+                         "--fit", "auto", "--path_json", str(tmp_path / "cli.json")]) == 0
+    assert caplog.records[-1].getMessage() == line   # the script's closing line: the same summary
+    assert (tmp_path / "api.json").read_text() == (tmp_path / "cli.json").read_text()
+    with pytest.raises(InputError, match="give maps, weights, or untrained=True"):
+        vinet.reframe(sample, tmp_path / "none.mp4", aspect="9:16")
+
+
+def test_the_docstring_examples_run(monkeypatch):
+    import doctest
+
+    import vinet.engine.predictor
+
+    monkeypatch.chdir(ROOT)   # the examples read extras/sample.mp4
+    for module in (vinet, vinet.engine.predictor):
+        failed, attempted = doctest.testmod(module)
+        assert attempted >= 2 and failed == 0, module.__name__

@@ -5,16 +5,30 @@
     predictor = vinet.load(model="vinet-s", untrained=True, frame_size=(64, 96))   # keywords named as the flags
     for index, saliency in predictor.predict("clip.mp4"):    # a video file or a folder of frames
         ...                                                  # saliency: 2-D uint8, the frame's size
+    vinet.reframe("clip.mp4", "clip_9x16.mp4", weights="vinet_s.pt", aspect="9:16", path_json="path.json")
 
 The command lines (generate_result.py, reframe.py, ...) go through the same functions.
 """
+from dataclasses import fields
 from pathlib import Path
 
 from utils import InputError
 from vinet.engine.predictor import Predictor
 from vinet.loading import load_predictor, options_from
+from vinet.reframing import job
+from vinet.reframing.options import ReframeOptions
 
-__all__ = ["Predictor", "load"]
+__all__ = ["Predictor", "load", "reframe"]
+
+
+def _weights_flags(weights: str | Path | list[str | Path] | None) -> dict:
+    """The flags naming `weights`: an ONNX file (--onnx) or checkpoints (--file_weight)."""
+    if weights is None:
+        return {}
+    files = [str(w) for w in (weights if isinstance(weights, list | tuple) else [weights])]
+    if len(files) == 1 and files[0].lower().endswith(".onnx"):
+        return {"onnx": files[0]}
+    return {"file_weight": files}
 
 
 def load(weights: str | Path | list[str | Path] | None = None, **flags) -> Predictor:
@@ -25,16 +39,28 @@ def load(weights: str | Path | list[str | Path] | None = None, **flags) -> Predi
     >>> import vinet
     >>> predictor = vinet.load(model="vinet-s", untrained=True, frame_size=(64, 96), device="cpu")
     >>> predictor.entry.label, predictor.settings.precision
-    ('ViNet-S', 'fp32')
+    ('vinet-s', 'fp32')
     """
-    if weights is not None:
-        files = [str(w) for w in (weights if isinstance(weights, list | tuple) else [weights])]
-        key = "onnx" if len(files) == 1 and files[0].lower().endswith(".onnx") else "file_weight"
-        flags[key] = files[0] if key == "onnx" else files
-    choice, run = options_from(flags)
+    choice, run = options_from({**flags, **_weights_flags(weights)})
     if not (choice.file_weight or choice.onnx or choice.untrained):
         raise InputError("vinet.load: give weights (a checkpoint or an ONNX file), or untrained=True for an "
                          "untrained model (its maps mean nothing)")
-    if choice.untrained and (choice.file_weight or choice.onnx):
-        raise InputError("vinet.load: untrained=True builds a model without weights: drop the weights or untrained")
     return load_predictor(choice, run, choice.model or "vinet")
+
+
+def reframe(video: str | Path, output: str | Path, weights: str | Path | list[str | Path] | None = None,
+            maps: str | Path | None = None, path_json: str | Path | None = None, debug: str | Path | None = None,
+            save_path: str | Path | None = None, overwrite: bool = False, **flags) -> str:
+    """What reframe.py does: `video` cut to another aspect ratio where people look, into `output`, along `maps`
+    (a folder of maps the generate scripts made) or a model's (weights, or untrained=True); keywords as
+    reframe.py's flags (aspect, width, height, fit, analysis_fps, smoothing, ..., and the model's: model,
+    frame_size, device, precision, ...). The one-line summary; InputError for bad input."""
+    names = {option.name for option in fields(ReframeOptions)}
+    options = ReframeOptions(**{name: value for name, value in flags.items() if name in names})
+    model_flags = {name: value for name, value in flags.items() if name not in names}
+    if maps and (weights or model_flags):
+        raise InputError("vinet.reframe: give maps (maps already made) or weights and model settings, not both")
+    if not (maps or weights or model_flags.get("untrained")):
+        raise InputError("vinet.reframe: give maps, weights, or untrained=True (its maps mean nothing)")
+    model = None if maps else options_from({**model_flags, **_weights_flags(weights)})
+    return job.reframe(video, output, options, maps, model, save_path, overwrite, path_json, debug)

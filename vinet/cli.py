@@ -153,7 +153,7 @@ def generate(parser: argparse.ArgumentParser, argv: list[str] | None,
     the maps, the overlays; the exit status (2 after one line for bad input, before any work)."""
     def body() -> int:
         args = parser.parse_args(argv)
-        check_generate_args(args, default_model)
+        check_generate_args(args)
         predictor = load_predictor(model_options(args), run_options(args), default_model)
         videos = process_share(select_part(list_videos(args, predictor.entry.takes_audio), args.start_idx,
                                            args.num_parts))
@@ -162,15 +162,12 @@ def generate(parser: argparse.ArgumentParser, argv: list[str] | None,
     return run_main(body, log)
 
 
-def check_generate_args(args: argparse.Namespace, default_model: str) -> None:
+def check_generate_args(args: argparse.Namespace) -> None:
     """InputError for flags that cannot work together; a warning for the original's ignored flags."""
     if args.overlay and not args.video:
         raise InputError("--overlay needs --video (overlays are made from video files)")
     if bool(args.video) == bool(args.path_indata):
         raise InputError("give either --path_indata DIR (frames) or --video PATH ...")
-    if args.onnx and (args.file_weight or args.frame_size or model_options(args).entry(default_model)):
-        raise InputError("--onnx names its model and input size: drop --file_weight, --frame_size and the "
-                         "model flags")
     check_save_path(Path(args.save_path), args.path_indata and Path(args.path_indata))
     for name in IGNORED_FLAGS:
         if getattr(args, name.lstrip("-")) is not None:

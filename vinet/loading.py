@@ -42,6 +42,15 @@ class ModelOptions:
     nhead: int | None = None
     num_encoder_layers: int | None = None
 
+    def check(self, default_model: str) -> None:
+        """InputError for choices that contradict each other."""
+        if self.onnx and (self.file_weight or self.frame_size or self.entry(default_model)):
+            raise InputError("--onnx names its model and input size: drop --file_weight, --frame_size and the "
+                             "model flags")
+        if self.untrained and (self.file_weight or self.onnx):
+            raise InputError("--untrained runs a model without weights: drop it, or drop --file_weight/--onnx (give "
+                             "weights or --untrained, not both)")
+
     def entry(self, default_model: str) -> ModelEntry | None:
         """The entry the model flags select; None when none is given (the checkpoint then decides)."""
         flags = ("model", "clip_size", "num_hier", "decoder_upsample", "use_sound", "fusion", "use_transformer",
@@ -152,6 +161,7 @@ def onnx_predictor(path: str | Path, settings: Settings, backend: str = "onnxrun
 
 def load_predictor(choice: ModelOptions, run: RunOptions, default_model: str = "vinet") -> Predictor:
     """The predictor the options describe: the settings, then an ONNX file's runner or a model's backend."""
+    choice.check(default_model)
     backend = backend_name(run.backend, choice.onnx)
     settings = make_settings(run, backend)
     if choice.onnx:
