@@ -312,7 +312,8 @@ def read_fixations(path: str | Path) -> np.ndarray:
                 raise OSError("not an image")
             if binary.ndim == 3:
                 binary = cv2.cvtColor(binary, cv2.COLOR_BGRA2GRAY if binary.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
-    except (OSError, ValueError, NotImplementedError, scipy.io.matlab.MatReadError) as error:
+    except (OSError, ValueError, IndexError, NotImplementedError, scipy.io.matlab.MatReadError) as error:
+        # scipy raises IndexError, among others, on a file that is not MATLAB data (a pickle renamed .mat)
         raise InputError(f"cannot read fixation map {path}: {error.__class__.__name__}") from error
     if binary.ndim != 2 or binary.size == 0:
         raise InputError(f"fixation map {path} has shape {binary.shape}, expected (height, width)")
