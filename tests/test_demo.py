@@ -1,7 +1,8 @@
-"""The demo page (demo.py): its checks before any model time, its labels and estimates, in-process; and the page
-itself in headless Chromium against a real server with small deterministic AViNet weights (32x64 input): upload
-the bundled sample, run with every output, play the overlay, the cut and the debug video, download the maps,
-compare with generate_result_audio_visual.py's output; then another aspect ratio without a model run.
+"""The demo page (demo.py): its flags, and bad input shown on the page before any model time, in-process (the jobs'
+logic without the page: test_demo_jobs.py); and the page itself in headless Chromium against a real server with
+small deterministic AViNet weights (32x64 input): upload the bundled sample, run with every output, play the
+overlay, the cut and the debug video, download the maps, compare with generate_result_audio_visual.py's output;
+then another aspect ratio without a model run.
 
 SAVE_SCREENSHOT=1 writes the page with its result to extras/demo_screenshot.png (else to the test's tmp dir);
 DEMO_WEIGHTS=W serves the checkpoint W (for 32x64 frames) instead.
@@ -26,9 +27,10 @@ import pytest
 import torch
 from conftest import ROOT, deterministic_weights
 from PIL import Image
+from test_demo_jobs import write_silent_video
 
-from model import VideoAudioSaliencyModel, VideoSaliencyModel
-from registry import MODELS, VINET_PP_LICENCE
+from model import VideoAudioSaliencyModel
+from registry import MODELS
 from utils import atomic_path
 
 SAMPLE = ROOT / "extras" / "sample.mp4"
@@ -46,36 +48,29 @@ needs_browser = pytest.mark.skipif(
     or not CHROMIUM.is_file(), reason=f"gradio, playwright or {CHROMIUM} missing: {INSTALL_HINT}")
 
 
-def write_silent_video(path: Path, frames: int = 5) -> Path:
-    """A short mp4 with no audio track."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
-        for _ in range(frames):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((32, 64, 3), np.uint8), format="rgb24")))
-        container.mux(stream.encode())
-    return path
-
-
 @needs_gradio
 def test_bad_input_gets_a_message_before_any_model_time(tmp_path):
     import gradio as gr
 
     import demo
-    import inference
+    from vinet.demo_jobs import OUTPUTS, Choice, DemoJobs
+    from vinet.engine.predictor import Predictor
+    from vinet.loading import RunOptions, make_settings
     # an identity "model": were it run, the engine would fail, so each message comes from the probe alone
-    choice = demo.Choice(inference.Predictor(MODELS["avinet"], torch.nn.Identity()), trained=True)
-    jobs = demo.DemoJobs({"avinet": choice}, inference.make_settings("cpu"), 60.0, tmp_path)
+    choice = Choice(Predictor(MODELS["avinet"], torch.nn.Identity(), make_settings(RunOptions(device="cpu"))),
+                    trained=True)
+    jobs = DemoJobs({"avinet": choice}, 60.0, tmp_path)
+    page = demo.PageJobs(jobs)
     not_a_video = tmp_path / "notes.mp4"
     not_a_video.write_text("not a video")
     cases = [(None, "Upload a video first"), (str(not_a_video), "Cannot use this file"),
              (str(write_silent_video(tmp_path / "silent.mp4")), "no audio track")]
     for video, message in cases:
         with pytest.raises(gr.Error, match=message):
-            jobs.run(video, "avinet", list(demo.OUTPUTS), "9:16")
+            page.run(video, "avinet", list(OUTPUTS), "9:16")
     jobs.max_seconds = 1.0
     with pytest.raises(gr.Error, match=r"lasts 2\.0 s.*--max_seconds"):
-        jobs.run(str(SAMPLE), "avinet", list(demo.OUTPUTS), "9:16")
+        page.run(str(SAMPLE), "avinet", list(OUTPUTS), "9:16")
     assert list(tmp_path.glob("job.*")) == []
 
 
@@ -88,23 +83,6 @@ def test_bad_flags_exit_2_with_one_line(tmp_path, caplog):
     errors = [record.getMessage() for record in caplog.records if record.name == "demo"]
     assert len(errors) == 3 and all("\n" not in line for line in errors)
     assert "missing.pt" in errors[2]
-
-
-@needs_gradio
-def test_models_are_labelled_with_their_licence_and_jobs_estimated(small_weights, tmp_path):
-    import demo
-    import inference
-    vinet_s = tmp_path / "vinet_s_small.pt"
-    torch.save(VideoSaliencyModel(grouped_conv=True).state_dict(), vinet_s)
-    settings = inference.make_settings("cpu")
-    choices = demo.load_choices([str(small_weights), str(vinet_s)], (32, 64), settings)
-    assert list(choices) == [f"avinet: {small_weights.name} (released weights: MIT)",
-                             f"vinet-s: {vinet_s.name} (released weights: {VINET_PP_LICENCE})"]
-    assert all(0 < choice.window_seconds < 30 for choice in choices.values())
-    jobs = demo.DemoJobs(choices, settings, 60.0, tmp_path)
-    label = next(iter(choices))
-    assert "10 model windows" in jobs.describe(str(SAMPLE), label, [demo.REFRAMED])   # 5 of the sample's 10 fps
-    assert "20 model windows" in jobs.describe(str(SAMPLE), label, [demo.REFRAMED, demo.OVERLAY])   # every frame
 
 
 @pytest.fixture(scope="module")
@@ -267,6 +245,7 @@ def page_run(server_url, tmp_path_factory) -> PageRun:
 
 
 @needs_browser
+@pytest.mark.slow
 def test_page_plays_the_overlay_of_the_sample(page_run, small_weights):
     overlay = page_run.overlay
     assert overlay["readyState"] >= 2 and (overlay["videoWidth"], overlay["videoHeight"]) == (320, 180)
@@ -279,6 +258,7 @@ def test_page_plays_the_overlay_of_the_sample(page_run, small_weights):
 
 
 @needs_browser
+@pytest.mark.slow
 def test_page_gives_the_maps_the_reframed_cut_and_its_path(page_run):
     with zipfile.ZipFile(page_run.maps_zip) as archive:
         names = [name for name in archive.namelist() if name.endswith(".png")]
@@ -296,6 +276,7 @@ def test_page_gives_the_maps_the_reframed_cut_and_its_path(page_run):
 
 
 @needs_browser
+@pytest.mark.slow
 def test_another_aspect_reuses_the_maps(page_run):
     """16:9 of the 16:9 sample: a copy of the frame, from the maps already made (no model run)."""
     reframed = page_run.second_reframed
@@ -320,6 +301,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @needs_browser
+@pytest.mark.slow
 def test_page_overlay_is_the_scripts(page_run, small_weights, tmp_path):
     """The script on the same file and weights: the same maps byte for byte, and the same overlay: the same
     timestamps and sound, the same frames up to libx264's run-to-run noise (two runs of the script differ
