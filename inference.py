@@ -34,16 +34,6 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from backends import (
-    BACKENDS,
-    GRAPH_RUNTIMES,
-    OPENVINO_STREAMS,
-    Backend,
-    Settings,
-    check_graph_settings,
-    graph_backend,
-    model_backend,
-)
 from dataloader import (
     IMAGE_SUFFIXES,
     VALIDATION,
@@ -68,6 +58,16 @@ from utils import (
     postprocess_map,
     resolve_device,
     save_map,
+)
+from vinet.backends import (
+    BACKENDS,
+    GRAPH_RUNTIMES,
+    OPENVINO_STREAMS,
+    Backend,
+    Settings,
+    check_graph_settings,
+    graph_backend,
+    model_backend,
 )
 from weights import load_model
 
