@@ -36,24 +36,12 @@ import numpy as np
 import scipy.io.wavfile
 import torch
 import torchvision
+from inference import Predictor, frame_folder_video, make_settings, predict_all
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
-from backends import (
-    BACKENDS,
-    OPENVINO_PRECISIONS,
-    OnnxBackend,
-    Settings,
-    TorchBackend,
-    graph_backend,
-    openvino_core,
-    prepare_model,
-    run_model,
-)
 from dataloader import clip_audio, frame_audio_windows, list_frames, read_image
-from export import Calibration, export_model
-from inference import Predictor, frame_folder_video, make_settings, predict_all
 from loss import kldiv
 from media import VideoWriter, frames_by_index, load_wav, probe_video
 from registry import MODELS, ModelEntry
@@ -79,6 +67,11 @@ from utils import (
     resize_map,
     resolve_device,
 )
+from vinet.backends import BACKENDS, Settings, graph_backend
+from vinet.backends.int8 import Calibration
+from vinet.backends.onnx import OnnxBackend, export_model
+from vinet.backends.openvino import OPENVINO_PRECISIONS, openvino_core
+from vinet.backends.pytorch import TorchBackend, prepare_model, run_model
 from weights import load_model
 
 FPS = 25.0

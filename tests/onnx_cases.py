@@ -1,5 +1,5 @@
-"""The ONNX export cases test_export.py and test_openvino.py share (conftest's `exported` fixture makes each once
-per session), and the deterministic inputs and PyTorch maps they are compared on."""
+"""The ONNX export cases the ONNX, OpenVINO and int8 tests share (conftest's `exported` fixture makes each once per
+session), the deterministic inputs and PyTorch maps they are compared on, and the scene they cut windows from."""
 import logging
 import os
 from dataclasses import dataclass
@@ -11,9 +11,13 @@ import torch
 from conftest import deterministic_weights
 
 import export
-from backends import OnnxBackend
+from loss import cc
 from registry import MODELS, ModelEntry
+from synthetic import disc_paths, render_frames, soundtrack, write_video
 from utils import audio_buffer_length
+from vinet.backends.int8 import calibration_windows
+from vinet.backends.onnx import OnnxBackend, input_names
+from vinet.backends.openvino import OPENVINO_PRECISIONS, openvino_core
 
 SMALL = (64, 96)
 # name: (frame size, --batch, other flags); the real input size for vinet-s and avinet. Some are exported with a
@@ -95,3 +99,36 @@ def pytorch_maps(result: Exported, inputs: list[torch.Tensor]) -> np.ndarray:
     """The PyTorch model's maps, one sample at a time."""
     with torch.inference_mode():
         return torch.cat([result.model(*(x[i:i + 1] for x in inputs)) for i in range(len(inputs[0]))]).numpy()
+
+
+def onnxruntime_difference(result: Exported, inputs: list[torch.Tensor], expected: np.ndarray | None = None) -> float:
+    """max |onnxruntime - PyTorch|, onnxruntime running the whole batch through the file's session."""
+    names = input_names(result.entry)
+    maps = result.onnx_model.session.run(["saliency"], {name: x.numpy() for name, x in zip(names, inputs)})[0]
+    expected = pytorch_maps(result, inputs) if expected is None else expected
+    assert maps.shape == expected.shape
+    return float(np.abs(maps - expected).max())
+
+
+def mean_cc(maps: np.ndarray, expected: np.ndarray) -> float:
+    return float(cc(torch.from_numpy(maps), torch.from_numpy(expected)).mean())
+
+
+def openvino_has_bf16() -> bool:
+    """Whether OpenVINO runs bf16 layers on this CPU (OpenVINO installed)."""
+    return OPENVINO_PRECISIONS["bf16"][1] in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def write_scene(folder: Path) -> Path:
+    """A lossless 3 s scene of moving discs with their sound (10 fps, 72x128): the test clips, and windows to
+    calibrate int8 on."""
+    path = folder / "scene.mkv"
+    discs = disc_paths(30, 72, 128, seed=5)
+    write_video(str(path), render_frames(discs, 72, 128, seed=5), 10.0, soundtrack(discs, 10.0))
+    return path
+
+
+def scene_clips(entry: ModelEntry, scene_video: Path, count: int) -> list[torch.Tensor]:
+    """`count` windows of the scene as one batch, as the engine feeds them."""
+    windows = calibration_windows(entry, [scene_video], count)
+    return [torch.cat(inputs) for inputs in zip(*windows)]

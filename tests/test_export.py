@@ -1,11 +1,10 @@
-"""ONNX export: each kind of registry model exported, passed by onnx.checker, described in its metadata and run by
-onnxruntime within 1e-4 of PyTorch; dynamic and fixed batch, fp16, bad input, atomic writes, and the numpy
-example of export.py's docstring."""
+"""export.py: each kind of registry model exported, passed by onnx.checker, described in its metadata and run by
+onnxruntime within 1e-4 of PyTorch; fp16, bad input, atomic writes, --untrained seeded as the engine seeds it, the
+files run by the engine, and the numpy example of export.py's docstring (the library: test_backends_onnx.py)."""
 import ast
 import json
 import logging
 import stat
-import sys
 import textwrap
 from pathlib import Path
 
@@ -14,17 +13,19 @@ import numpy as np
 import pytest
 import torch
 from conftest import ON_CPU
-from onnx_cases import CASES, SMALL, UMASK, Exported, inputs_of, pytorch_maps
+from onnx_cases import CASES, SMALL, UMASK, inputs_of, onnxruntime_difference
 from PIL import Image
 
 import export
 import generate_result
 import reframe
-from backends import OnnxBackend, input_names
 from dataloader import frame_tensor
-from registry import MODELS, WindowRule
+from registry import WindowRule
 from synthetic import disc_paths, render_frames, write_video
-from utils import InputError
+from vinet.backends import Settings
+from vinet.backends.onnx import UNTRAINED
+from vinet.backends.pytorch import TorchBackend
+from vinet.loading import ModelOptions, RunOptions, load_predictor
 
 ONNX_REASON = "ONNX export needs onnx, onnxscript and onnxruntime: pip install -r requirements-onnx.txt"
 onnx = pytest.importorskip("onnx", reason=ONNX_REASON)
@@ -34,18 +35,10 @@ pytest.importorskip("onnxruntime", reason=ONNX_REASON)
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def largest_difference(result: Exported, inputs: list[torch.Tensor], expected: np.ndarray | None = None) -> float:
-    """max |onnxruntime - PyTorch|, onnxruntime running the whole batch through the file's session."""
-    names = input_names(result.entry)
-    maps = result.onnx_model.session.run(["saliency"], {name: x.numpy() for name, x in zip(names, inputs)})[0]
-    expected = pytorch_maps(result, inputs) if expected is None else expected
-    assert maps.shape == expected.shape
-    return float(np.abs(maps - expected).max())
-
-
 # ---- every kind of model --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_export_is_checked_described_and_matches_pytorch(exported, name):
     result, (frame_size, batch, flags) = exported(name), CASES[name]
@@ -65,61 +58,47 @@ def test_export_is_checked_described_and_matches_pytorch(exported, name):
         name, ["clip", "audio"] if entry.takes_audio else ["clip"])
     assert ("members" in meta) == bool(entry.members)
     assert session.get_outputs()[0].name == "saliency"
-    assert largest_difference(result, inputs_of(entry, int(batch) if batch.isdigit() else 1)) < 1e-4
+    assert onnxruntime_difference(result, inputs_of(entry, int(batch) if batch.isdigit() else 1)) < 1e-4
     assert result.onnx_model.entry == entry
     assert result.messages[-1].startswith(f"wrote {result.path}")
     verified = [float(line.split()[-1]) for line in result.messages if "max |difference|" in line]   # --verify
     assert len(verified) == ("--verify" in flags) and all(value < 1e-4 for value in verified)
 
 
-def test_an_ensembles_file_describes_each_members_clip(exported):
-    meta = exported("vinet-e").onnx_model.metadata
-    members = json.loads(meta["members"])
-    assert [(m["model"], m["input"], m["frame_size"], m["clip_length"]) for m in members] == [
-        ("vinet-s", "clip_vinet_s", list(SMALL), 32), ("vinet-a", "clip_vinet_a", list(SMALL), 32)]
-    assert [WindowRule(**m["window"]) for m in members] == [MODELS["vinet-s"].window, MODELS["vinet-a"].window]
-    assert members[1]["window"] == {"length": 32, "stride": 2, "centred": True, "reverse_start": True}
-    assert (members[1]["mean"], members[1]["std"]) == ([0.45] * 3, [0.225] * 3)
-    assert "one clip input per member" in meta["clip"]
-
-
+@pytest.mark.slow
 def test_the_file_is_written_atomically_with_the_umasks_permissions(exported):
     result = exported("vinet")
     assert sorted(p.name for p in result.path.parent.iterdir()) == ["vinet.onnx"]   # no temporary file left
     assert stat.S_IMODE(result.path.stat().st_mode) == 0o666 & ~UMASK
 
 
-# ---- batch and precision ----------------------------------------------------------------------------
+# ---- precision --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["vinet", "avinet-transformer"])
-def test_a_dynamic_batch_file_runs_any_batch_and_serves_the_engine(exported, name):
-    result = exported(name)
-    inputs = inputs_of(result.entry, batch=2)
-    expected = pytorch_maps(result, inputs)
-    assert result.onnx_model.batch is None and largest_difference(result, inputs, expected) < 1e-4
-    maps = result.onnx_model([x.contiguous(memory_format=torch.channels_last_3d) if x.dim() == 5 else x
-                              for x in inputs])   # as the engine's inputs may be laid out
-    assert maps.dtype == np.float32 and np.abs(maps - expected).max() < 1e-4
-
-
-def test_a_fixed_batch_file_has_that_batch_and_onnx_model_splits_and_pads_to_it(exported):
-    result = exported("avinet-tokens")
-    onnx_model, (clip, audio) = result.onnx_model, inputs_of(result.entry, batch=3)
-    assert onnx_model.batch == 2 and [node.shape[0] for node in onnx_model.session.get_inputs()] == [2, 2]
-    first_two = onnx_model.session.run(["saliency"], {"clip": clip[:2].numpy(), "audio": audio[:2].numpy()})[0]
-    last_twice = onnx_model.session.run(["saliency"], {"clip": clip[[2, 2]].numpy(), "audio": audio[[2, 2]].numpy()})[0]
-    maps = onnx_model([clip, audio])
-    np.testing.assert_allclose(maps, np.concatenate([first_two, last_twice[:1]]), rtol=0, atol=1e-6)
-
-
+@pytest.mark.slow
 def test_fp16_export_takes_float32_and_stays_close_to_fp32(exported):
     result = exported("vinet", "fp16")
     proto = onnx.load(str(result.path))
     weights = [t for t in proto.graph.initializer if len(t.dims) == 5]
     assert weights and all(t.data_type == onnx.TensorProto.FLOAT16 for t in weights)
     assert result.onnx_model.metadata["precision"] == "fp16"
-    assert largest_difference(result, inputs_of(result.entry)) < 2e-2
+    assert onnxruntime_difference(result, inputs_of(result.entry)) < 2e-2
+
+
+# ---- --untrained -------------------------------------------------------------------------------
+
+
+def test_untrained_weights_are_the_engines():
+    """--untrained exports the model generate_result.py runs without --file_weight (seeded alike), and leaves the
+    random state as it was."""
+    args = export.parse_args(["--model", "vinet-s", "--untrained", "--frame_size", *map(str, SMALL), "--output",
+                              "m.onnx"])
+    state = torch.random.get_rng_state()
+    entry, model, checkpoint = export.chosen_model(args)
+    assert torch.equal(torch.random.get_rng_state(), state) and checkpoint == UNTRAINED
+    engine = load_predictor(ModelOptions(model="vinet-s", untrained=True, frame_size=SMALL), RunOptions(device="cpu"))
+    inputs = inputs_of(entry)
+    np.testing.assert_array_equal(TorchBackend(model, Settings())(inputs), engine.backend(inputs))
 
 
 # ---- bad input ----------------------------------------------------------------------------------
@@ -147,6 +126,7 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path, caplog, case):
     assert not output.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
+@pytest.mark.slow
 def test_the_engine_runs_an_exported_file_as_the_checkpoint(exported, tmp_path):
     """generate_result.py --onnx on a video, with its overlay, and reframe.py --onnx: the maps within one gray
     level of the PyTorch path's."""
@@ -169,6 +149,7 @@ def test_the_engine_runs_an_exported_file_as_the_checkpoint(exported, tmp_path):
     assert len(list((tmp_path / "reframe_maps" / "v").iterdir())) == 6   # the analysed frames: 5 a second of 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["vinet-a", "vinet-e"])
 def test_the_engine_runs_vinet_plus_plus_files_as_their_checkpoints(exported, tmp_path, name):
     """generate_result.py --onnx with ViNet-A's (looking ahead) and ViNet-E's (two clips) files: the maps within one
@@ -191,12 +172,6 @@ def test_the_engine_runs_vinet_plus_plus_files_as_their_checkpoints(exported, tm
         assert np.abs(a - b).max() <= 1 and a.std() > 1, file_name
 
 
-def test_onnx_model_without_onnxruntime_says_how_to_install_it(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    with pytest.raises(InputError, match=r"pip install -r requirements-onnx.txt"):
-        OnnxBackend(tmp_path / "model.onnx")
-
-
 # ---- the docstring's example, which needs nothing of this project --------------------------------
 
 
@@ -206,6 +181,7 @@ def docstring_example() -> str:
     return textwrap.dedent(docstring[docstring.index("    import json"):])
 
 
+@pytest.mark.slow
 def test_the_docstring_example_feeds_the_file_without_the_project(exported):
     result = exported("vinet")
     frames = list(np.random.default_rng(0).integers(0, 256, (result.entry.clip_length, *SMALL, 3), dtype=np.uint8))

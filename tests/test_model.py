@@ -7,7 +7,6 @@ import torch
 import torchvision
 from conftest import deterministic_weights, detweights, golden_state_dict
 
-import backends
 import model
 import train
 import weights
@@ -22,6 +21,8 @@ from model import (
 )
 from registry import MODELS
 from utils import InputError, audio_buffer_length, autocast
+from vinet.backends import Settings
+from vinet.backends.pytorch import TorchBackend, fuse_batchnorm
 from weights import load_checkpoint, load_s3d_weights, load_soundnet_weights
 
 SMALL = (64, 96)
@@ -318,7 +319,7 @@ def test_checkpoints_are_read_with_weights_only(tmp_path):
 @pytest.mark.parametrize("name", ["vinet-clip8", "avinet-tokens"])
 def test_folding_batch_norm_keeps_the_function(name):
     m = small_variant(name)
-    fused = backends.fuse_batchnorm(m)
+    fused = fuse_batchnorm(m)
     assert not any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm) for x in fused.modules())
     assert any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm) for x in m.modules()), "the original is kept"
     num_clips = 8 if name == "vinet-clip8" else 32
@@ -333,7 +334,7 @@ def test_vinet_a_as_the_engine_runs_it_and_its_clip_check():
     m = small_variant("vinet-a")
     assert sum(p.numel() for p in m.parameters()) == 38_693_241   # 148 MB in float32, as released
     clip = torch.from_numpy(detweights.clip_input((2, 3, 32, *SMALL), seed=6))
-    backend = backends.TorchBackend(m, backends.Settings(batch_size=2))   # batch norm folded, channels-last, batched
+    backend = TorchBackend(m, Settings(batch_size=2))   # batch norm folded, channels-last, batched
     assert not any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm) for x in backend.model.modules())
     got = backend([clip])
     with torch.no_grad():

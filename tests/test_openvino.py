@@ -1,6 +1,6 @@
-"""OpenVINO: every exported kind of model run within 1e-4 of PyTorch in fp32 and at CC >= 0.99 in bf16 and int8
-(NNCF, export.py --int8: its CC in the metadata, printed by the engine, a refusal below 0.99); --backend in the
-engine on files and on a checkpoint converted in memory; bad input in one line."""
+"""OpenVINO in the command lines: export.py --int8 (its CC in the metadata, printed by the engine), --backend
+openvino in the engine on files and on a checkpoint converted in memory, benchmark.py's runs; bad input in one line
+(the library: test_backends_openvino.py and test_backends_int8.py)."""
 import json
 import logging
 import subprocess
@@ -10,122 +10,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ON_CPU, deterministic_weights
-from onnx_cases import CASES, SMALL, pytorch_maps
+from conftest import ON_CPU
+from onnx_cases import SMALL, mean_cc, openvino_has_bf16
 from PIL import Image
 
 import benchmark
 import export
 import generate_result
 import reframe
-from backends import OPENVINO_PRECISIONS, OpenVinoBackend, openvino_core, traced_proto
-from loss import cc
-from registry import MODELS
-from synthetic import disc_paths, render_frames, soundtrack, write_video
-from utils import InputError
+from synthetic import disc_paths, render_frames, write_video
 from vinet.engine.manifest import file_identity
 
 REASON = "OpenVINO's tests need onnx, onnxscript, onnxruntime, openvino and nncf: pip install -r " \
          "requirements-onnx.txt -r requirements-openvino.txt"
 for module in ("onnx", "onnxscript", "onnxruntime", "openvino", "nncf"):
     pytest.importorskip(module, reason=REASON)
-import onnx  # noqa: E402  (installed: checked above)
 
 ROOT = Path(__file__).resolve().parents[1]
-HAS_BF16 = OPENVINO_PRECISIONS["bf16"][1] in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-
-
-def mean_cc(maps: np.ndarray, expected: np.ndarray) -> float:
-    return float(cc(torch.from_numpy(maps), torch.from_numpy(expected)).mean())
-
-
-@pytest.fixture(scope="module")
-def scene_video(tmp_path_factory) -> Path:
-    """A lossless 3 s scene of moving discs with their sound (10 fps, 72x128): the test clips, and windows to
-    calibrate int8 on."""
-    path = tmp_path_factory.mktemp("scene") / "scene.mkv"
-    discs = disc_paths(30, 72, 128, seed=5)
-    write_video(str(path), render_frames(discs, 72, 128, seed=5), 10.0, soundtrack(discs, 10.0))
-    return path
-
-
-def scene_clips(entry, scene_video: Path, count: int) -> list[torch.Tensor]:
-    """`count` windows of the scene as one batch, as the engine feeds them."""
-    windows = export.calibration_windows(entry, [scene_video], count)
-    return [torch.cat(inputs) for inputs in zip(*windows)]
-
-
-# ---- every kind of model --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", list(CASES))
-def test_openvino_runs_every_exported_model_as_pytorch_does(exported, scene_video, name):
-    """fp32 within 1e-4 of PyTorch, bf16 at CC >= 0.99 (or refused in one line on a CPU without bf16), on windows
-    of the scene: two run in parallel, or three for a fixed batch of two (split and padded)."""
-    result = exported(name)
-    inputs = scene_clips(result.entry, scene_video, 3 if CASES[name][1] == "2" else 2)
-    expected = pytorch_maps(result, inputs)
-    fp32 = OpenVinoBackend(result.path, "fp32")
-    assert fp32.entry == result.entry and fp32.batch == result.onnx_model.batch
-    maps = fp32(inputs)
-    assert maps.dtype == np.float32 and maps.shape == expected.shape
-    assert np.abs(maps - expected).max() < 1e-4
-    if HAS_BF16:
-        bf16 = OpenVinoBackend(result.path, "bf16")(inputs)
-        assert 0.99 <= mean_cc(bf16, expected) < 1 and np.abs(bf16 - expected).max() > 1e-4   # bf16 really
-    else:
-        with pytest.raises(InputError, match="no BF16"):
-            OpenVinoBackend(result.path, "bf16")
-
-
-def quantize(model, entry, proto, batch: int | None, scene_video: Path):
-    """An fp32 graph quantized by NNCF on 3 windows of the scene, checked on a fourth."""
-    return export.quantized_proto(model, entry, proto, export.Calibration([scene_video], windows=4), batch)
-
-
-def small_graph(exported, name: str):
-    """The case's model, entry, fp32 graph and fixed batch at 64x96: its exported file, or (ViNet-S and AViNet,
-    exported at their real size) a graph of batch 1 traced here, which quantizes in a third of the time."""
-    if CASES[name][0] == SMALL:
-        result = exported(name)
-        return result.model, result.entry, onnx.load(str(result.path)), result.onnx_model.batch
-    entry = MODELS[name].configured(SMALL)
-    model = deterministic_weights(entry.build())
-    return model, entry, traced_proto(model, entry, 1), 1
-
-
-# ViNet-A's SlowFast with the tests' deterministic weights (no trained batch norm: activations grow into the
-# thousands) loses its maps in int8, CC 0.2-0.9 whatever NNCF's preset; ViNet-E holds a ViNet-A: both refused
-INT8_REFUSED = ("vinet-a", "vinet-e")
-# AViNet's maps of a video's first window (its time-reversed first frames, the sound's start) reach only CC 0.90-0.92
-# in int8, the later windows 0.99 and more: a known gap (README), pinned here
-INT8_START_GAP = ("avinet",)
-
-
-@pytest.mark.parametrize("name", [name for name in CASES if name != "vinet"])   # ViNet: export.py --int8 below
-def test_int8_keeps_cc_0_99_with_fp32_or_is_refused(exported, scene_video, name):
-    """Each exported model in int8, calibrated on 3 windows of the scene: the held-out CC in the metadata, and CC
-    >= 0.99 with PyTorch's fp32 maps on the test clips (the scene's first and last windows), float layers in fp32 and
-    bf16; or refused in one line."""
-    model, entry, proto, batch = small_graph(exported, name)
-    if name in INT8_REFUSED:
-        with pytest.raises(InputError, match=r"int8 maps reach CC 0\.\d+ with fp32's on 1 held-out windows, below "
-                                             r"0\.99: not written; calibrate on footage like yours"):
-            quantize(model, entry, proto, batch, scene_video)
-        return
-    quantized, meta = quantize(model, entry, proto, batch, scene_video)
-    assert meta["precision"] == "int8" and meta["int8_held_out_windows"] == "1"
-    assert "3 windows of scene.mkv" in meta["int8_calibration"]
-    scores = json.loads(meta["int8_cc_vs_fp32"])
-    assert set(scores) == ({"fp32", "bf16"} if HAS_BF16 else {"fp32"}) and min(scores.values()) >= 0.99
-    assert sum(node.op_type == "QuantizeLinear" for node in quantized.graph.node) >= 10
-    inputs = scene_clips(entry, scene_video, 2)
-    with torch.inference_mode():
-        expected = torch.cat([model(*(x[i:i + 1] for x in inputs)) for i in range(2)]).numpy()
-    for precision in scores:
-        maps = OpenVinoBackend(quantized.SerializeToString(), precision, entry)(inputs)
-        first, last = (mean_cc(maps[i:i + 1], expected[i:i + 1]) for i in (0, 1))
-        assert 0.99 <= last < 1 and (0.85 < first < 0.99 if name in INT8_START_GAP else 0.99 <= first < 1), precision
+HAS_BF16 = openvino_has_bf16()
 
 
 # ---- export.py --int8 and the engine ------------------------------------------------------------
@@ -143,6 +45,7 @@ def read_maps(folder) -> np.ndarray:
     return np.stack([np.asarray(Image.open(path), np.float32) for path in sorted(folder.iterdir())])
 
 
+@pytest.mark.slow
 def test_export_int8_writes_its_cc_and_the_engine_prints_it(exported, tmp_path, caplog):
     """export.py --int8 on its default videos; the file run by OpenVINO and by onnxruntime in the engine, its CC
     printed, the maps close to the fp32 file's."""
@@ -176,6 +79,7 @@ def test_export_int8_writes_its_cc_and_the_engine_prints_it(exported, tmp_path, 
     assert "made with another backend (openvino there, onnxruntime now)" in caplog.text
 
 
+@pytest.mark.slow
 def test_the_engine_runs_files_and_checkpoints_with_openvino(exported, tmp_path, caplog):
     """--backend openvino on an exported file (generate and reframe) and on the checkpoint, converted in memory: the
     same maps (the file's are PyTorch's within 1e-4, above)."""
@@ -200,6 +104,7 @@ def test_the_engine_runs_files_and_checkpoints_with_openvino(exported, tmp_path,
 # ---- bad input ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["torch_file", "onnxruntime_bf16", "openvino_cuda", "openvino_exact"])
 def test_backend_flags_that_cannot_work_get_one_line(exported, tmp_path, caplog, case):
     path = str(exported("vinet").path)
@@ -234,12 +139,6 @@ def test_benchmark_backend_without_processes_gets_one_line():
     assert result.returncode == 2 and not (ROOT / "never.json").exists()
     assert result.stderr.strip() == \
         "error: --backend and --precision choose the runs --processes times: add --processes"
-
-
-def test_without_openvino_the_backend_says_how_to_install_it(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "openvino", None)
-    with pytest.raises(InputError, match=r"openvino is not installed: pip install -r requirements-openvino.txt"):
-        OpenVinoBackend(tmp_path / "model.onnx")
 
 
 def test_benchmark_precision_keeps_only_its_runs_beside_the_fp32_reference():

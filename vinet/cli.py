@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
-from backends import BACKENDS
 from dataloader import AUDIO_ABLATIONS
 from registry import FUSIONS, MODELS
 from utils import PRECISIONS, InputError, device_flag, number_flag, str2bool
+from vinet.backends import BACKENDS
 from vinet.engine.run import check_save_path, finish, predict_all
 from vinet.engine.sources import Video, process_share, select_part
 from vinet.loading import GPU_BATCH_SIZE, ModelOptions, RunOptions, load_predictor

@@ -9,9 +9,16 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from backends import GRAPH_RUNTIMES, OPENVINO_STREAMS, Settings, check_graph_settings, graph_backend, model_backend
 from registry import ModelEntry, entry_from_flags, get_entry
 from utils import InputError, resolve_device
+from vinet.backends import (
+    GRAPH_RUNTIMES,
+    OPENVINO_STREAMS,
+    Settings,
+    check_graph_settings,
+    graph_backend,
+    model_backend,
+)
 from vinet.engine.manifest import file_identity
 from vinet.engine.predictor import Predictor
 from weights import load_model

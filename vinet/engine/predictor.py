@@ -1,19 +1,17 @@
 """A model ready to run (its registry entry, the backend that runs it, the engine's settings) and its maps of a
 video's frames, batch by batch, in memory."""
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image
 
-from backends import Backend, Settings
-from dataloader import frame_tensor
 from registry import ModelEntry
 from utils import postprocess_map
+from vinet.backends import Backend, Settings
 from vinet.engine.sources import Video, open_source
-from vinet.engine.stream import FrameStream, SoundWindows
+from vinet.engine.stream import FrameStream, SoundWindows, clip_windows, model_inputs
 
 
 @dataclass
@@ -33,14 +31,6 @@ class Predictor:
     settings: Settings = field(default_factory=Settings)
     origin: dict = field(default_factory=dict)
 
-    def frame_inputs(self, image: Image.Image) -> tuple[torch.Tensor, ...]:
-        """One frame as the model sees it, per clip it takes: resized to that input size and normalised."""
-        return tuple(frame_tensor(image, part.frame_size, part.mean, part.std) for part in self.entry.parts)
-
-    def windows(self, index: int, num_frames: int) -> list[list[int]]:
-        """The frames of frame `index`'s clips (one per clip the model takes), by each one's window rule."""
-        return [part.window.frames(index, num_frames) for part in self.entry.parts]
-
     def predict(self, source: str | Path) -> Iterator[tuple[int, np.ndarray]]:
         """Each frame's map of a video file (with its sound for a model that hears) or a folder of frames, in
         order: (index from 0, the 2-D uint8 map at the frame's size, as the scripts write it). A frame that cannot
@@ -56,11 +46,10 @@ def video_maps(predictor: Predictor, video: Video,
     """The model's outputs for frames `todo` of a video, a batch at a time: the batch's frames, and for those
     that could be decoded (index, saliency (h, w) float in [0, 1], the frame's (width, height)). Only
     the frames the windows of `todo` need are converted; decoding stops when the generator is closed."""
-    n = video.num_frames
-    needed = None if len(todo) == n else {i for j in todo for window in predictor.windows(j, n) for i in window}
-    settings = predictor.settings
-    sound = SoundWindows(video, predictor.entry, settings.audio_ablation) if predictor.entry.takes_audio else None
-    frames = FrameStream(video, predictor.frame_inputs, needed, settings)
+    n, entry, settings = video.num_frames, predictor.entry, predictor.settings
+    needed = None if len(todo) == n else {i for j in todo for window in clip_windows(entry, j, n) for i in window}
+    sound = SoundWindows(video, entry, settings.audio_ablation) if entry.takes_audio else None
+    frames = FrameStream(video, functools.partial(model_inputs, entry), needed, settings)
     try:
         for batch, maps in run_batches(predictor, todo, n, frames, sound):
             yield batch, [(j, saliency, frames.sizes[j]) for j, saliency in zip(batch, maps) if j not in video.gaps]
@@ -72,12 +61,12 @@ def run_batches(predictor: Predictor, todo: list[int], num_frames: int, frames: 
                 sound: SoundWindows | None) -> Iterator[tuple[list[int], np.ndarray]]:
     """The maps of frames `todo`, batch by batch, releasing each frame once no later window needs it."""
     # the first frame any window from the k-th on still needs (a suffix minimum: windows are not monotonic)
-    firsts = np.array([min(min(window) for window in predictor.windows(j, num_frames)) for j in todo])
+    firsts = np.array([min(min(window) for window in clip_windows(predictor.entry, j, num_frames)) for j in todo])
     still_needed = [*np.minimum.accumulate(firsts[::-1])[::-1].tolist(), num_frames]
     batch_size, device = predictor.settings.batch_size, predictor.settings.device
     for start in range(0, len(todo), batch_size):
         batch = todo[start:start + batch_size]
-        inputs = frames.clips([predictor.windows(j, num_frames) for j in batch])
+        inputs = frames.clips([clip_windows(predictor.entry, j, num_frames) for j in batch])
         if sound is not None:
             inputs.append(sound.batch(batch).to(device))
         yield batch, predictor.backend(inputs)

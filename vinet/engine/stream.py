@@ -11,17 +11,28 @@ import numpy as np
 import torch
 from PIL import Image
 
-from backends import Settings
 from dataloader import (
     clip_audio,
     frame_audio_windows,
+    frame_tensor,
 )
 from registry import ModelEntry
 from utils import (
     InputError,
     audio_buffer_length,
 )
+from vinet.backends import Settings
 from vinet.engine.sources import Video
+
+
+def model_inputs(entry: ModelEntry, image: Image.Image) -> tuple[torch.Tensor, ...]:
+    """One frame as the model sees it, per clip it takes: resized to that clip's input size and normalised."""
+    return tuple(frame_tensor(image, part.frame_size, part.mean, part.std) for part in entry.parts)
+
+
+def clip_windows(entry: ModelEntry, index: int, num_frames: int) -> list[list[int]]:
+    """The frames of frame `index`'s clips (one per clip the model takes), by each one's window rule."""
+    return [part.window.frames(index, num_frames) for part in entry.parts]
 
 
 def in_background(items: Iterator, depth: int = 8) -> Iterator:
