@@ -17,7 +17,6 @@ from PIL import Image
 import generate_result
 import generate_result_audio_visual
 import train
-from benchmark import original_loop
 from dataloader import frame_tensor
 from media import decode_audio
 from model import VideoAudioSaliencyModel, VideoSaliencyModel, ViNetA, ViNetE
@@ -25,6 +24,7 @@ from registry import WindowRule
 from synthetic import write_video
 from utils import IMAGENET_MEAN, IMAGENET_STD, VINET_A_MEAN, VINET_A_STD, InputError, postprocess_map
 from vinet.loading import RunOptions, make_settings
+from vinet.reference import original_loop
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = (32, 64)

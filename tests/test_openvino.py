@@ -1,6 +1,6 @@
 """OpenVINO in the command lines: export.py --int8 (its CC in the metadata, printed by the engine), --backend
-openvino in the engine on files and on a checkpoint converted in memory, benchmark.py's runs; bad input in one line
-(the library: test_backends_openvino.py and test_backends_int8.py)."""
+openvino in the engine on files and on a checkpoint converted in memory; bad input in one line (the library:
+test_backends_openvino.py, test_backends_int8.py, and test_bench_runtimes.py for benchmark.py's runs)."""
 import json
 import logging
 import subprocess
@@ -14,7 +14,6 @@ from conftest import ON_CPU
 from onnx_cases import SMALL, mean_cc, openvino_has_bf16
 from PIL import Image
 
-import benchmark
 import export
 import generate_result
 import reframe
@@ -139,10 +138,3 @@ def test_benchmark_backend_without_processes_gets_one_line():
     assert result.returncode == 2 and not (ROOT / "never.json").exists()
     assert result.stderr.strip() == \
         "error: --backend and --precision choose the runs --processes times: add --processes"
-
-
-def test_benchmark_precision_keeps_only_its_runs_beside_the_fp32_reference():
-    assert benchmark.process_runs(["torch", "openvino"], ["bf16", "int8"]) == [
-        ("torch", "fp32"), ("torch", "bf16"), ("openvino", "bf16"), ("openvino", "int8")]
-    assert benchmark.process_runs(["onnxruntime"], ["int8"]) == [("torch", "fp32")]
-    assert len(benchmark.process_runs(["torch", "onnxruntime", "openvino"])) == 6
