@@ -17,7 +17,6 @@ from PIL import Image
 import generate_result
 import generate_result_audio_visual
 import inference
-import train
 from benchmark import original_loop
 from dataloader import frame_tensor
 from media import decode_audio
@@ -25,6 +24,7 @@ from model import VideoAudioSaliencyModel, VideoSaliencyModel, ViNetA, ViNetE
 from registry import WindowRule
 from synthetic import write_video
 from utils import IMAGENET_MEAN, IMAGENET_STD, VINET_A_MEAN, VINET_A_STD, InputError, postprocess_map
+from vinet.training.process import setup_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = (32, 64)
@@ -201,7 +201,7 @@ def test_torchrun_processes_share_a_gpu_to_predict_and_are_refused_one_to_train(
     assert inference.make_settings("auto").device == torch.device("cuda", 0)
     with pytest.raises(InputError, match=r"more processes on this machine than its 1 CUDA devices.*"
                                          r"use --nproc_per_node 1 \(or --device cpu\)"):
-        train.setup_process("auto", deterministic=False)
+        setup_process("auto", deterministic=False)
 
 
 def test_torchrun_shares_the_videos_and_gives_the_maps_of_one_process(tmp_path, vinet8):
