@@ -28,17 +28,20 @@ import argparse
 import logging
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import loss
-import train
 from extras.make_datasets import write_audio_visual, write_dhf1k
 from utils import PRECISIONS
+from vinet.training.config import TrainSettings, configure
+from vinet.training.data import build_datasets
+from vinet.training.run import run_training
 
-SIZE = ("32", "64")  # the frame size the models see
+SIZE = (32, 64)  # the frame size the models see
 DATA_SIZE = (36, 64)  # the synthetic frames' own size
 
 
@@ -62,24 +65,22 @@ def centre_bias_scores(dataset) -> dict[str, float]:
     return {name: float(np.mean(values)) for name, values in scores.items()}
 
 
-def train_run(argv: list[str]) -> dict[str, float]:
-    """train.py with these flags, in this process; the validation metrics of its best checkpoint."""
-    args = train.parse_args(argv)
-    train.run(args)
-    return train.run(train.parse_args([*argv, "--eval_only", "True", "--load_weight", args.model_val_path]))
+def train_run(settings: TrainSettings) -> dict[str, float]:
+    """A training run in this process; the validation metrics of its best checkpoint."""
+    run_training(settings)
+    return run_training(replace(settings, eval_only=True, load_weight=settings.model_val_path))
 
 
 def visual(work: Path, epochs: int, videos: int, seed: int, model: str = "vinet", precision: str = "fp32",
            **_) -> list[tuple[str, dict]]:
     write_dhf1k(work / "train", num_videos=videos, num_frames=48, size=DATA_SIZE, seed=seed)
     write_dhf1k(work / "val", num_videos=max(1, videos // 2), num_frames=48, size=DATA_SIZE, seed=seed + 100)
-    common = ["--train_path_data", str(work / "train"), "--val_path_data", str(work / "val"), "--clip_size", "8",
-              "--frame_size", *SIZE, "--no_workers", "0", "--seed", str(seed), "--cc", "True", "--lr", "1e-3",
-              "--bn_momentum", "0.1", "--model", model, "--model_val_path", str(work / f"{model}.pt"),
-              "--precision", precision]
-    _, val_set = train.build_datasets(train.config_from_args(train.parse_args(common)).data)
-    untrained = train.run(train.parse_args([*common, "--eval_only", "True"]))
-    trained = train_run([*common, "--batch_size", "4", "--clips_per_video", "2", "--no_epochs", str(epochs)])
+    common = TrainSettings(train_path_data=str(work / "train"), val_path_data=str(work / "val"), clip_size=8,
+                           frame_size=SIZE, no_workers=0, seed=seed, cc=True, lr=1e-3, bn_momentum=0.1, model=model,
+                           model_val_path=str(work / f"{model}.pt"), precision=precision)
+    _, val_set = build_datasets(configure(common).data)
+    untrained = run_training(replace(common, eval_only=True))
+    trained = train_run(replace(common, batch_size=4, clips_per_video=2, no_epochs=epochs))
     return [("centre bias", centre_bias_scores(val_set)), (f"{model} untrained", untrained),
             (f"{model}, {epochs} epochs", trained)]
 
@@ -88,21 +89,21 @@ def sounding(work: Path, epochs: int, videos: int, seed: int, vinet_epochs: int,
              clips_per_video: int, from_vinet: bool = False, precision: str = "fp32", **_) -> list[tuple[str, dict]]:
     write_audio_visual(work, datasets=("DIEM",), videos_per_dataset=videos, num_frames=frames, size=DATA_SIZE,
                        seed=seed, sound_decides=True)
-    common = ["--dataset", "SoundDataset", "--av_datasets", "DIEM", "--train_path_data", str(work), "--clip_size",
-              "32", "--frame_size", *SIZE, "--no_workers", "0", "--seed", str(seed), "--cc", "True", "--lr", "1e-3",
-              "--bn_momentum", "0.1", "--batch_size", "4", "--clips_per_video", str(clips_per_video),
-              "--precision", precision]
+    common = TrainSettings(dataset="SoundDataset", av_datasets=("DIEM",), train_path_data=str(work), clip_size=32,
+                           frame_size=SIZE, no_workers=0, seed=seed, cc=True, lr=1e-3, bn_momentum=0.1, batch_size=4,
+                           clips_per_video=clips_per_video, precision=precision)
     vinet_path = work / "vinet.pt"
-    _, val_set = train.build_datasets(train.config_from_args(train.parse_args(common)).data)
+    _, val_set = build_datasets(configure(common).data)
     rows = [("centre bias", centre_bias_scores(val_set))]
     rows.append((f"ViNet, {vinet_epochs} epochs",
-                 train_run([*common, "--no_epochs", str(vinet_epochs), "--model_val_path", str(vinet_path)])))
-    avinet = [*common, "--no_epochs", str(epochs), "--use_sound", "True", "--model_val_path", str(work / "avinet.pt")]
-    start = ["--load_weight", str(vinet_path)] if from_vinet else []
-    rows.append((f"AViNet, {epochs} epochs" + (" from the ViNet" if from_vinet else ""), train_run([*avinet, *start])))
+                 train_run(replace(common, no_epochs=vinet_epochs, model_val_path=str(vinet_path)))))
+    avinet = replace(common, no_epochs=epochs, use_sound=True, model_val_path=str(work / "avinet.pt"))
+    start = {"load_weight": str(vinet_path)} if from_vinet else {}
+    rows.append((f"AViNet, {epochs} epochs" + (" from the ViNet" if from_vinet else ""),
+                 train_run(replace(avinet, **start))))
     for ablation in ("silence", "shuffle"):
-        rows.append((f"AViNet, audio {ablation}d", train.run(train.parse_args(
-            [*avinet, "--load_weight", str(work / "avinet.pt"), "--eval_only", "True", "--audio_ablation", ablation]))))
+        rows.append((f"AViNet, audio {ablation}d", run_training(
+            replace(avinet, load_weight=str(work / "avinet.pt"), eval_only=True, audio_ablation=ablation))))
     return rows
 
 

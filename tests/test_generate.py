@@ -16,7 +16,6 @@ from PIL import Image
 
 import generate_result
 import generate_result_audio_visual
-import train
 from dataloader import frame_tensor
 from media import decode_audio
 from model import VideoAudioSaliencyModel, VideoSaliencyModel, ViNetA, ViNetE
@@ -25,6 +24,7 @@ from synthetic import write_video
 from utils import IMAGENET_MEAN, IMAGENET_STD, VINET_A_MEAN, VINET_A_STD, InputError, postprocess_map
 from vinet.loading import RunOptions, make_settings
 from vinet.reference import original_loop
+from vinet.training.process import setup_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = (32, 64)
@@ -201,7 +201,7 @@ def test_torchrun_processes_share_a_gpu_to_predict_and_are_refused_one_to_train(
     assert make_settings(RunOptions(device="auto")).device == torch.device("cuda", 0)
     with pytest.raises(InputError, match=r"more processes on this machine than its 1 CUDA devices.*"
                                          r"use --nproc_per_node 1 \(or --device cpu\)"):
-        train.setup_process("auto", deterministic=False)
+        setup_process("auto", deterministic=False)
 
 
 def test_torchrun_shares_the_videos_and_gives_the_maps_of_one_process(tmp_path, vinet8):

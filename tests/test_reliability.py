@@ -370,14 +370,15 @@ KILL_DURING_SAVE = """
 import os, signal, sys
 sys.path.insert(0, os.getcwd())
 import train, utils
-save = train.save_atomic
+from vinet.training import checkpoints
+save = checkpoints.save_atomic
 def dying_save(obj, path):
     if path.name.endswith("_last.pt") and obj["epoch"] == 2:   # the power fails while this checkpoint is written
         with utils.atomic_path(path) as tmp:
             tmp.write_bytes(b"half a checkpoint")
             os.kill(os.getpid(), signal.SIGKILL)
     save(obj, path)
-train.save_atomic = dying_save
+checkpoints.save_atomic = dying_save   # save_last's, which writes <stem>_last.pt
 sys.exit(train.main(sys.argv[1:]))
 """
 

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,11 @@ from extras.learning_evidence import centre_bias_scores, sounding
 from extras.make_datasets import write_audio_visual, write_dhf1k
 from model import VideoAudioSaliencyModel, VideoSaliencyModel, ViNetA
 from utils import InputError
+from vinet.training.config import TrainSettings, configure
+from vinet.training.kernels import cpu_bf16_backward_is_sound
+from vinet.training.logs import read_log
+from vinet.training.network import build_model
+from vinet.training.run import run_training
 from weights import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +46,7 @@ def vinet_flags(data: Path, out: Path, *extra: str) -> list[str]:
 
 
 def step_losses(log_path: Path) -> list[float]:
-    return [float(row["loss"]) for row in train.read_log(log_path) if row["phase"] == "train_step"]
+    return [float(row["loss"]) for row in read_log(log_path) if row["phase"] == "train_step"]
 
 
 def relative_difference(a: dict, b: dict, seed: int = 0) -> float:
@@ -60,7 +66,7 @@ def test_the_originals_flags_parse_as_written():
     assert args.use_sound is False and args.cc is True and args.kldiv is False
     assert args.use_transformer is True and args.lr_sched == "step" and args.optim == "sgd"
     sound = ["--train_path_data", "x", "--dataset", "SoundDataset", "--use_sound", "True"]
-    assert train.config_from_args(train.parse_args([*sound, "--use_transformer", "True"])).model.name == \
+    assert configure(train.parse_settings([*sound, "--use_transformer", "True"])).model.name == \
         "avinet-transformer"   # the original's name for --fusion transformer
     assert (args.kldiv_coeff, args.cc_coeff, args.sim_coeff, args.nss_coeff) == (1.0, -1.0, -1.0, 1.0)
     assert train.parse_args(["--train_path_data", "x", "--lr_sched", "cosine"]).lr_sched == "cosine"
@@ -68,27 +74,10 @@ def test_the_originals_flags_parse_as_written():
         train.parse_args(["--train_path_data", "x", "--use_sound", "maybe"])
 
 
-@pytest.mark.parametrize("flags,terms,batch_size", [
-    ([], {"kldiv"}, 8),                                           # the original's recipe
-    (["--cc", "True"], {"kldiv", "cc"}, 8),                       # a flag adds to the recipe (the seed's --cc)
-    (["--model", "vinet-s"], {"kldiv", "cc"}, 8),                 # ViNet++'s recipe
-    (["--model", "vinet-s", "--cc", "False"], {"kldiv"}, 8),      # a flag drops from it
-    (["--model", "vinet-s", "--dataset", "SoundDataset"], {"kldiv", "cc"}, 2),
-    (["--nss", "True", "--batch_size", "3"], {"kldiv", "nss"}, 3),
-])
-def test_loss_flags_add_to_or_drop_from_the_models_recipe(flags, terms, batch_size):
-    config = train.config_from_args(train.parse_args(["--train_path_data", "x", "--val_path_data", "y", *flags]))
-    assert set(config.optim.loss_weights) == terms and config.data.batch_size == batch_size
-
-
-def test_each_model_trains_at_the_sizes_its_entry_accepts():
-    flags = ["--train_path_data", "x", "--val_path_data", "y", "--frame_size"]
-    assert train.config_from_args(train.parse_args([*flags, "256", "456", "--model", "vinet-a"])).model.frame_size \
-        == (256, 456)   # ViNet-A's own size, not a multiple of 32
-    assert train.config_from_args(train.parse_args([*flags, "64", "96"])).model.frame_size == (64, 96)
-    with pytest.raises(InputError, match=r"^--frame_size 30 64: vinet-a takes heights and widths that are multiples "
-                                         r"of 4 \(vinet-a's own size: 256 456\)$"):
-        train.config_from_args(train.parse_args([*flags, "30", "64", "--model", "vinet-a"]))
+def test_the_flags_defaults_are_the_settings_defaults():
+    parsed = asdict(train.parse_settings(["--train_path_data", "x"]))
+    defaults = asdict(TrainSettings(train_path_data="x"))
+    assert parsed == {**defaults, "av_datasets": list(defaults["av_datasets"]), "load_weight": "None"}
 
 
 @pytest.mark.parametrize("extra,message", [
@@ -117,7 +106,7 @@ def test_a_run_writes_the_best_model_in_the_originals_format_and_a_resumable_las
     assert last["epoch"] == 1 and last["step"] == 2 and all(torch.equal(best[k], last["model"][k]) for k in best)
     assert set(last["rng"]) == {"python", "numpy", "torch", "cuda"}
     assert json.loads((tmp_path / "vinet_args.json").read_text())["clip_size"] == 8
-    rows = train.read_log(tmp_path / "vinet_log.csv")
+    rows = read_log(tmp_path / "vinet_log.csv")
     assert [row["phase"] for row in rows] == ["train_step", "train_step", "train_epoch", "val"]
     assert -1 <= float(rows[-1]["cc"]) <= 1 and float(rows[-1]["kld"]) > 0
     events = ["vinet_tb"] if importlib.util.find_spec("tensorboard") else []   # where tensorboard is installed
@@ -178,7 +167,7 @@ def test_avinet_starts_from_a_vinet_checkpoint_and_wrong_variants_are_named(data
     flags = ["--dataset", "SoundDataset", "--av_datasets", "DIEM", "--train_path_data", str(data / "av"),
              "--use_sound", "True", "--clip_size", "32", "--frame_size", "32", "64", "--no_workers", "0"]
     def build(*extra: str) -> torch.nn.Module:
-        return train.build_model(train.config_from_args(train.parse_args([*flags, *extra])))
+        return build_model(configure(train.parse_settings([*flags, *extra])))
 
     avinet = build("--load_weight", str(tmp_path / "vinet32.pt"))
     assert all(torch.equal(v, avinet.visual_model.state_dict()[k]) for k, v in vinet.state_dict().items())
@@ -191,7 +180,7 @@ def test_avinet_starts_from_a_vinet_checkpoint_and_wrong_variants_are_named(data
     load_checkpoint(whole, tmp_path / "avinet.pt")
     reloaded = build("--load_weight", str(tmp_path / "avinet.pt"))   # an AViNet checkpoint fills the whole model
     assert all(torch.equal(v, reloaded.state_dict()[k]) for k, v in whole.state_dict().items())
-    silenced = train.run(train.parse_args([*out, "--load_weight", str(tmp_path / "avinet.pt"), "--eval_only",
+    silenced = run_training(train.parse_settings([*out, "--load_weight", str(tmp_path / "avinet.pt"), "--eval_only",
                                            "True", "--audio_ablation", "silence"]))
     assert set(silenced) == {"loss", "cc", "sim", "kld", "nss"}
     assert all(torch.isfinite(torch.tensor(v)) for v in silenced.values())
@@ -200,8 +189,8 @@ def test_avinet_starts_from_a_vinet_checkpoint_and_wrong_variants_are_named(data
 def test_training_learns_beyond_the_untrained_model_and_a_centre_bias(data, tmp_path):
     flags = vinet_flags(data, tmp_path, "--lr", "1e-3", "--batch_size", "4", "--clips_per_video", "2",
                         "--freeze_bn", "True")  # 8 steps: too few for batch-norm running statistics to settle
-    untrained = train.run(train.parse_args([*flags, "--eval_only", "True"]))
-    trained = train.run(train.parse_args([*flags, "--no_epochs", "4"]))
+    untrained = run_training(train.parse_settings([*flags, "--eval_only", "True"]))
+    trained = run_training(train.parse_settings([*flags, "--no_epochs", "4"]))
     centre = centre_bias_scores(DHF1KDataset(data / "val", VALIDATION, 8, (32, 64)))
     assert trained["cc"] > untrained["cc"] + 0.3
     assert trained["cc"] > centre["cc"] + 0.3
@@ -228,7 +217,7 @@ def test_bf16_training_on_this_cpu_runs_or_is_refused_by_the_start_up_check(data
     """torch 2.14.1's bf16 convolution backward gave NaN weights here after one step; train.py checks the kernel at
     start-up and refuses bf16 on a CPU where it is wrong, runs it where it is right."""
     status = train.main(vinet_flags(data, tmp_path, "--precision", "bf16", "--no_epochs", "1"))
-    if train.cpu_bf16_backward_is_sound():
+    if cpu_bf16_backward_is_sound():
         assert status == 0 and (tmp_path / "vinet.pt").exists()
     else:
         assert status == 2 and "computes bf16 convolution gradients wrongly on this CPU" in capsys.readouterr().err
@@ -239,8 +228,8 @@ def test_bf16_training_on_this_cpu_runs_or_is_refused_by_the_start_up_check(data
 def test_vinet_s_learns_beyond_the_untrained_model_and_a_centre_bias(data, tmp_path):
     flags = vinet_flags(data, tmp_path, "--model", "vinet-s", "--lr", "1e-3", "--batch_size", "4",
                         "--clips_per_video", "2", "--freeze_bn", "True")
-    untrained = train.run(train.parse_args([*flags, "--eval_only", "True"]))
-    trained = train.run(train.parse_args([*flags, "--no_epochs", "4"]))
+    untrained = run_training(train.parse_settings([*flags, "--eval_only", "True"]))
+    trained = run_training(train.parse_settings([*flags, "--no_epochs", "4"]))
     centre = centre_bias_scores(DHF1KDataset(data / "val", VALIDATION, 8, (32, 64)))
     assert torch.load(tmp_path / "vinet_last.pt", weights_only=True)["model_entry"] == "vinet-s"
     assert trained["cc"] > untrained["cc"] + 0.3
@@ -272,14 +261,14 @@ def test_vinet_a_trains_from_acar_net_slowfast_weights(tmp_path, capsys):
         "error: --s3d_weights does not fit vinet-a's encoder: give it --slowfast_weights"
     assert train.main([*flags, "--clip_size", "16"]) == 2
     assert "vinet-a has no --clip_size" in capsys.readouterr().err
-    config = train.config_from_args(train.parse_args([*flags, "--slowfast_weights", str(acar)]))
+    config = configure(train.parse_settings([*flags, "--slowfast_weights", str(acar)]))
     assert config.data.window.centred and config.data.normalisation == ((0.45,) * 3, (0.225,) * 3)
     assert set(config.optim.loss_weights) == {"kldiv", "cc"}   # ViNet++'s recipe
-    model = train.build_model(config)
+    model = build_model(config)
     assert all(torch.equal(model.backbone.state_dict()[k], v + 0.5) for k, v in backbone.items()
                if v.is_floating_point())
     assert train.main([*flags, "--slowfast_weights", str(acar)]) == 0
     last = torch.load(tmp_path / "vinet_a_last.pt", weights_only=True)
     assert last["model_entry"] == "vinet-a" and last["frame_size"] == [32, 64]
-    rows = train.read_log(tmp_path / "vinet_a_log.csv")
+    rows = read_log(tmp_path / "vinet_a_log.csv")
     assert rows[-1]["phase"] == "val" and -1 <= float(rows[-1]["cc"]) <= 1

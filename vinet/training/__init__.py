@@ -1,0 +1,1 @@
+"""Training ViNet and AViNet: settings and configuration, processes, data, checkpoints, logs and the loop."""
