@@ -16,7 +16,7 @@ Hann window, centred in SoundNet's 70,560-sample buffer. The checkpoint names it
 import argparse
 import sys
 
-from dataloader import AUDIO_VISUAL_DATASETS
+from layouts import AUDIO_VISUAL_DATASETS
 from utils import ArgumentParser, number_flag
 from vinet.cli import add_generate_flags, add_sound_flags, generate
 from vinet.engine.sources import Video, audio_visual_layout_videos, video_files

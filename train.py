@@ -26,7 +26,8 @@ import sys
 
 import torch.distributed as dist
 
-from dataloader import AUDIO_ABLATIONS, AUDIO_VISUAL_DATASETS
+from dataloader import AUDIO_ABLATIONS
+from layouts import AUDIO_VISUAL_DATASETS
 from registry import FUSIONS, MODELS
 from utils import PRECISIONS, ArgumentParser, InputError, device_flag, number_flag, str2bool
 from vinet.training.config import DATASETS, TrainSettings

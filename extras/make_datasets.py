@@ -18,7 +18,7 @@ import scipy.io
 import scipy.io.wavfile
 from PIL import Image
 
-from dataloader import AUDIO_VISUAL_DATASETS
+from layouts import AUDIO_VISUAL_DATASETS
 from synthetic import disc_paths, gaze_density, render_frames, soundtrack
 from utils import AUDIO_RATE, ArgumentParser, InputError, number_flag
 

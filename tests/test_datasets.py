@@ -9,8 +9,6 @@ import scipy.io.wavfile
 import torch
 
 from dataloader import (
-    TRAIN,
-    VALIDATION,
     AudioVisualDataset,
     DHF1KDataset,
     HollywoodUCFDataset,
@@ -19,11 +17,11 @@ from dataloader import (
     collate_clips,
     frame_audio_windows,
     frame_tensor,
-    read_fixations,
     read_image,
     resize_fixations,
 )
 from extras.make_datasets import PITCHES, write_audio_visual, write_dhf1k, write_hollywood
+from layouts import TRAIN, VALIDATION, read_fixations
 from media import load_wav
 from utils import InputError, audio_buffer_length
 

@@ -13,9 +13,10 @@ import torch
 from conftest import ON_CPU
 
 import train
-from dataloader import VALIDATION, DHF1KDataset
+from dataloader import DHF1KDataset
 from extras.learning_evidence import centre_bias_scores, sounding
 from extras.make_datasets import write_audio_visual, write_dhf1k
+from layouts import VALIDATION
 from model import VideoAudioSaliencyModel, VideoSaliencyModel, ViNetA
 from utils import InputError
 from vinet.training.config import TrainSettings, configure

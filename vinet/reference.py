@@ -9,7 +9,8 @@ import torchvision
 from PIL import Image
 from torchvision import transforms
 
-from dataloader import clip_audio, frame_audio_windows, list_frames
+from dataloader import clip_audio, frame_audio_windows
+from layouts import list_frames
 from media import load_wav
 from registry import MODELS
 from utils import CLIP_LENGTH, FRAME_SIZE, IMAGENET_MEAN, IMAGENET_STD, audio_buffer_length

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dataloader import list_frames
+from layouts import list_frames
 from loss import kldiv
 from media import load_wav
 from registry import ModelEntry

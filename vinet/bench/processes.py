@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from dataloader import list_frames, read_image
+from dataloader import read_image
+from layouts import list_frames
 from registry import MODELS, ModelEntry
 from utils import encode_map, postprocess_map
 from vinet.backends import BACKENDS, Settings

@@ -7,7 +7,8 @@ import numpy as np
 import scipy.io.wavfile
 import torch
 
-from dataloader import list_frames, read_image
+from dataloader import read_image
+from layouts import list_frames
 from media import frames_by_index, probe_video
 from registry import MODELS, ModelEntry
 from synthetic import disc_paths, render_frames, soundtrack

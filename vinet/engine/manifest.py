@@ -6,9 +6,7 @@ import json
 import logging
 from pathlib import Path
 
-from dataloader import (
-    IMAGE_SUFFIXES,
-)
+from layouts import IMAGE_SUFFIXES
 from utils import (
     VERSION,
     InputError,

@@ -11,13 +11,8 @@ import av
 import numpy as np
 from PIL import Image
 
-from dataloader import (
-    VALIDATION,
-    list_audio_visual_videos,
-    list_frame_folder_videos,
-    list_frames,
-    read_image,
-)
+from dataloader import read_image
+from layouts import VALIDATION, list_audio_visual_videos, list_frame_folder_videos, list_frames
 from media import Audio, decode_audio, frames_by_index, load_wav, probe_video
 from utils import (
     AUDIO_RATE,

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dataloader import VALIDATION, list_audio_visual_videos, list_frame_folder_videos
+from layouts import VALIDATION, list_audio_visual_videos, list_frame_folder_videos
 from utils import InputError
 from vinet.evaluation.frame_scores import DISTRIBUTION_METRICS
 from vinet.evaluation.maps import Fixations, fixations_of

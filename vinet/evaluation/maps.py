@@ -6,7 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dataloader import read_fixations
+from layouts import read_fixations
 from utils import InputError
 
 
@@ -47,7 +47,7 @@ def read_map(path: Path) -> np.ndarray | None:
 
 
 def fixations_of(path: Path) -> Fixations:
-    """Fixated pixels of a fixation map file (dataloader.read_fixations: InputError if it is unreadable)."""
+    """Fixated pixels of a fixation map file (layouts.read_fixations: InputError if it is unreadable)."""
     binary = read_fixations(path)
     rows, cols = np.nonzero(binary)
     return Fixations(rows.astype(np.int32), cols.astype(np.int32), binary.shape)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dataloader import IMAGE_SUFFIXES
+from layouts import IMAGE_SUFFIXES
 from media import VideoInfo, read_gray
 from utils import InputError
 from vinet.reframing.geometry import Crop

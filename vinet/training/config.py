@@ -4,7 +4,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import loss
-from dataloader import AUDIO_VISUAL_DATASETS
+from layouts import AUDIO_VISUAL_DATASETS
 from registry import ModelEntry, WindowRule, entry_from_flags, get_entry, identify_model
 from utils import InputError
 from vinet.training.checkpoints import recorded_entry

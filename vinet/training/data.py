@@ -2,7 +2,8 @@
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
-from dataloader import TRAIN, VALIDATION, DHF1KDataset, HollywoodUCFDataset, SoundDataset, collate_clips
+from dataloader import DHF1KDataset, HollywoodUCFDataset, SoundDataset, collate_clips
+from layouts import TRAIN, VALIDATION
 from vinet.training.config import DataConfig
 from vinet.training.process import Process
 
