@@ -26,10 +26,18 @@ import sys
 
 import torch.distributed as dist
 
-from dataloader import AUDIO_ABLATIONS
 from layouts import AUDIO_VISUAL_DATASETS
-from registry import FUSIONS, MODELS
-from utils import PRECISIONS, ArgumentParser, InputError, device_flag, number_flag, str2bool
+from utils import ArgumentParser, InputError, number_flag, str2bool
+from vinet.cli import (
+    add_audio_ablation_flag,
+    add_device_flag,
+    add_frame_size_flag,
+    add_fusion_flags,
+    add_model_flag,
+    add_precision_flag,
+    add_variant_flags,
+    boolean_flag,
+)
 from vinet.training.config import DATASETS, TrainSettings
 from vinet.training.loop import VALIDATION_METRICS
 from vinet.training.run import run_training
@@ -51,14 +59,10 @@ def schedule_name(value: str) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The original's flags (booleans parsed as written) and the new ones."""
     parser = ArgumentParser(description="Train ViNet / AViNet.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-
-    def flag(group: argparse._ArgumentGroup, name: str, default: bool | None, help: str) -> None:
-        group.add_argument(name, type=str2bool, nargs="?", const=True, default=default, help=help)
-
     _data_flags(parser.add_argument_group("data"))
-    _model_flags(parser.add_argument_group("model"), flag)
-    _optimisation_flags(parser.add_argument_group("optimisation"), flag)
-    _run_flags(parser.add_argument_group("run"), flag)
+    _model_flags(parser.add_argument_group("model"))
+    _optimisation_flags(parser.add_argument_group("optimisation"))
+    _run_flags(parser.add_argument_group("run"))
     return parser.parse_args(argv)
 
 
@@ -77,37 +81,19 @@ def _data_flags(data: argparse._ArgumentGroup) -> None:
                       help="audio-visual fold 1-3 (DIEM has one split)")
     data.add_argument("--av_datasets", nargs="+", choices=AUDIO_VISUAL_DATASETS,
                       default=list(TrainSettings.av_datasets), help="the audio-visual sets trained on together")
-    data.add_argument("--frame_size", type=number_flag(int, 1), nargs=2, metavar=("H", "W"),
-                      default=TrainSettings.frame_size,
-                      help="frame size the model sees (default: the model's own; ViNet: multiples of 32, ViNet-A 4)")
+    add_frame_size_flag(data)
     data.add_argument("--clips_per_video", type=number_flag(int, 1), default=TrainSettings.clips_per_video,
                       help="random training clips per video per epoch")
     data.add_argument("--no_workers", type=number_flag(int, 0), default=TrainSettings.no_workers,
                       help="data loader worker processes")
-    data.add_argument("--audio_ablation", choices=AUDIO_ABLATIONS, default=TrainSettings.audio_ablation,
-                      help="the sound an audio-visual model hears in training and validation: as recorded, "
-                           "silenced, or another moment's (an ablation study)")
+    add_audio_ablation_flag(data)
 
 
-def _model_flags(net: argparse._ArgumentGroup, flag) -> None:
+def _model_flags(net: argparse._ArgumentGroup) -> None:
     """The flags that choose the model and its starting weights."""
-    net.add_argument("--model", choices=list(MODELS), default=TrainSettings.model,
-                     help="the model (default: the seed's flags below, else the --load_weight checkpoint's, else "
-                          "vinet)")
-    flag(net, "--use_sound", TrainSettings.use_sound, "AViNet (with audio) instead of ViNet")
-    net.add_argument("--fusion", choices=list(FUSIONS), default=TrainSettings.fusion,
-                     help="AViNet's audio-visual fusion (default bilinear)")
-    flag(net, "--use_transformer", TrainSettings.use_transformer, "the original's name for --fusion transformer")
-    net.add_argument("--clip_size", type=number_flag(int, 1), default=TrainSettings.clip_size,
-                     help="frames per clip (ViNet: 8, 16, 32, 48; default 32)")
-    net.add_argument("--num_hier", type=number_flag(int, 0, 3), default=TrainSettings.num_hier,
-                     help="encoder hierarchies fused by the decoder (0-3; default 3)")
-    net.add_argument("--transformer_in_channel", type=number_flag(int, 1),
-                     default=TrainSettings.transformer_in_channel, help="token width (default: the variant's own)")
-    net.add_argument("--nhead", type=number_flag(int, 1), default=TrainSettings.nhead,
-                     help="transformer heads (default 4)")
-    net.add_argument("--num_encoder_layers", type=number_flag(int, 1), default=TrainSettings.num_encoder_layers,
-                     help="transformer layers (default 3)")
+    add_model_flag(net)
+    add_fusion_flags(net)
+    add_variant_flags(net)
     net.add_argument("--s3d_weights", default=TrainSettings.s3d_weights,
                      help="S3D Kinetics-400 weights (TASED-Net or torchvision layout)")
     net.add_argument("--soundnet_weights", default=TrainSettings.soundnet_weights,
@@ -118,7 +104,7 @@ def _model_flags(net: argparse._ArgumentGroup, flag) -> None:
                      help="a checkpoint; with --use_sound a ViNet one initialises AViNet's visual model")
 
 
-def _optimisation_flags(opt: argparse._ArgumentGroup, flag) -> None:
+def _optimisation_flags(opt: argparse._ArgumentGroup) -> None:
     opt.add_argument("--no_epochs", type=number_flag(int, 0), default=TrainSettings.no_epochs)
     opt.add_argument("--batch_size", type=number_flag(int, 1), default=TrainSettings.batch_size,
                      help="clips per process and step (default: the model's recipe, 8; ViNet++ on the audio-visual "
@@ -137,7 +123,7 @@ def _optimisation_flags(opt: argparse._ArgumentGroup, flag) -> None:
                      help="step decay factor")
     for name, help in (("kldiv", "KL divergence term"), ("cc", "CC term"), ("sim", "SIM term"),
                        ("nss", "NSS term (reads fixations)")):
-        flag(opt, f"--{name}", getattr(TrainSettings, name),
+        boolean_flag(opt, f"--{name}", getattr(TrainSettings, name),
              f"{help} (default: the model's recipe: KLD; ViNet++: KLD - CC)")
     opt.add_argument("--kldiv_coeff", type=number_flag(float), default=TrainSettings.kldiv_coeff)
     opt.add_argument("--cc_coeff", type=number_flag(float), default=TrainSettings.cc_coeff,
@@ -146,26 +132,24 @@ def _optimisation_flags(opt: argparse._ArgumentGroup, flag) -> None:
                      help="negative: rewards similarity")
     opt.add_argument("--nss_coeff", type=number_flag(float), default=TrainSettings.nss_coeff,
                      help="the original's default; positive penalises NSS, pass -1 to reward it")
-    flag(opt, "--freeze_bn", TrainSettings.freeze_bn, "batch norm uses its running statistics while training")
+    boolean_flag(opt, "--freeze_bn", TrainSettings.freeze_bn, "batch norm uses its running statistics while training")
     opt.add_argument("--bn_momentum", type=number_flag(float, 0, 1, above=True), default=TrainSettings.bn_momentum,
                      help="batch-norm momentum of every layer (default: the model's, 1e-3 in S3D as the original: "
                           "suited to pretrained statistics; from random weights 0.1 lets them follow training)")
-    flag(opt, "--sync_bn", TrainSettings.sync_bn, "SyncBatchNorm under DDP on GPUs")
+    boolean_flag(opt, "--sync_bn", TrainSettings.sync_bn, "SyncBatchNorm under DDP on GPUs")
 
 
-def _run_flags(run: argparse._ArgumentGroup, flag) -> None:
+def _run_flags(run: argparse._ArgumentGroup) -> None:
     run.add_argument("--model_val_path", default=TrainSettings.model_val_path,
                      help="best checkpoint; the run's other files go beside it, named after its stem")
     run.add_argument("--best_metric", choices=VALIDATION_METRICS, default=TrainSettings.best_metric,
                      help="validation metric choosing the best")
-    flag(run, "--resume", TrainSettings.resume, "continue from <stem>_last.pt")
-    flag(run, "--eval_only", TrainSettings.eval_only, "validate --load_weight (or a fresh model) once and stop")
-    run.add_argument("--precision", choices=tuple(PRECISIONS), default=TrainSettings.precision,
-                     help="autocast (fp16: CUDA only)")
-    run.add_argument("--device", default=TrainSettings.device, type=device_flag,
-                     help="auto (cuda when available), cpu, cuda or cuda:N")
+    boolean_flag(run, "--resume", TrainSettings.resume, "continue from <stem>_last.pt")
+    boolean_flag(run, "--eval_only", TrainSettings.eval_only, "validate --load_weight (or a fresh model) once and stop")
+    add_precision_flag(run)
+    add_device_flag(run)
     run.add_argument("--seed", type=number_flag(int, 0), default=TrainSettings.seed)
-    flag(run, "--deterministic", TrainSettings.deterministic,
+    boolean_flag(run, "--deterministic", TrainSettings.deterministic,
          "deterministic algorithms (a resumed run ends as an uninterrupted one)")
     run.add_argument("--log_interval", type=number_flag(int, 1), default=TrainSettings.log_interval,
                      help="steps between log lines")

@@ -24,9 +24,7 @@ def add_weights_flags(parser: argparse.ArgumentParser, onnx: bool = True, untrai
     parser.add_argument("--file_weight", default=ModelOptions.file_weight, nargs="+", metavar="W",
                         help="checkpoint to load (original, ViNet++ or train.py; ViNet-E: a ViNet-S and a ViNet-A "
                              "one); it names its model, so no model flags are needed")
-    parser.add_argument("--model", default=ModelOptions.model, choices=list(MODELS), metavar="NAME",
-                        help=f"the model to build ({', '.join(MODELS)}); default: the checkpoint's, or the script's "
-                             "own")
+    add_model_flag(parser)
     if onnx:
         parser.add_argument("--onnx", default=ModelOptions.onnx, metavar="MODEL.onnx",
                             help="run an ONNX file written by export.py (an int8 one too) instead of a checkpoint, "
@@ -46,35 +44,76 @@ def add_frame_size_flag(parser: argparse.ArgumentParser) -> None:
                              "each model accepts its own multiples: 32, ViNet-A 4)")
 
 
-def add_original_model_flags(parser: argparse.ArgumentParser) -> None:
-    """The original's model flags (ViNet's variants, the transformer's widths) and the two it ignored."""
+def add_model_flag(parser: argparse.ArgumentParser) -> None:
+    """--model NAME: a registry name."""
+    parser.add_argument("--model", default=ModelOptions.model, choices=list(MODELS), metavar="NAME",
+                        help=f"the model to build ({', '.join(MODELS)}); default: the checkpoint's, or the script's "
+                             "own")
+
+
+def add_variant_flags(parser: argparse.ArgumentParser) -> None:
+    """The original's flags that pick a ViNet variant and the AViNet transformer's size."""
     parser.add_argument("--clip_size", default=ModelOptions.clip_size, type=number_flag(int, 1),
-                        help="frames per clip (8, 16, 32, 48)")
+                        help="frames per clip (ViNet: 8, 16, 32, 48; default 32)")
     parser.add_argument("--num_hier", default=ModelOptions.num_hier, type=number_flag(int, 0, 3),
-                        help="encoder hierarchies fused by the decoder (0-3)")
+                        help="encoder hierarchies fused by the decoder (0-3; default 3)")
+    parser.add_argument("--nhead", type=number_flag(int, 1), default=ModelOptions.nhead,
+                        help="heads of the AViNet fusions' transformer (default 4)")
+    parser.add_argument("--num_encoder_layers", type=number_flag(int, 1), default=ModelOptions.num_encoder_layers,
+                        help="layers of the AViNet fusions' transformer (default 3)")
+
+
+def add_original_model_flags(parser: argparse.ArgumentParser) -> None:
+    """The original's model flags of its generate scripts: the variants, the decoder, and the two it ignored."""
+    add_variant_flags(parser)
     parser.add_argument("--decoder_upsample", default=ModelOptions.decoder_upsample, type=number_flag(int, 1, 1),
                         help="1: the trilinear decoder (the only one released)")
-    for name in ("nhead", "num_encoder_layers"):
-        parser.add_argument(f"--{name}", type=number_flag(int, 1), default=getattr(ModelOptions, name),
-                            help="transformer of the AViNet fusions")
     for legacy in IGNORED_FLAGS:
         parser.add_argument(legacy, default=None, help="the original's flag, accepted and ignored (as it did)")
 
 
-def add_sound_flags(parser: argparse.ArgumentParser) -> None:
-    """The audio-visual models' flags: --use_sound, --fusion, --use_transformer, --transformer_in_channel,
-    --audio_ablation."""
-    parser.add_argument("--use_sound", default=ModelOptions.use_sound, type=str2bool,
-                        help="True: AViNet; False: ViNet (default: as the checkpoint says)")
+def boolean_flag(parser: argparse.ArgumentParser, name: str, default: bool | None, help: str) -> None:
+    """A boolean flag as the original parsed them (True/False/1/0/yes/no); given bare, it means True."""
+    parser.add_argument(name, type=str2bool, nargs="?", const=True, default=default, help=help)
+
+
+def add_fusion_flags(parser: argparse.ArgumentParser) -> None:
+    """What an audio-visual model hears with: --use_sound, --fusion, --use_transformer, --transformer_in_channel."""
+    boolean_flag(parser, "--use_sound", ModelOptions.use_sound,
+                 "True: AViNet; False: ViNet (default: as the checkpoint says)")
     parser.add_argument("--fusion", default=ModelOptions.fusion, choices=list(FUSIONS),
                         help="bilinear (AViNet), transformer (bilinear + transformer), tokens (token fusion)")
-    parser.add_argument("--use_transformer", default=ModelOptions.use_transformer, type=str2bool,
-                        help="the original's name for --fusion transformer")
+    boolean_flag(parser, "--use_transformer", ModelOptions.use_transformer,
+                 "the original's name for --fusion transformer")
     parser.add_argument("--transformer_in_channel", default=ModelOptions.transformer_in_channel,
                         type=number_flag(int, 1),
                         help="transformer width (the variant's default: 32 for transformer, 512 for tokens)")
+
+
+def add_audio_ablation_flag(parser: argparse.ArgumentParser) -> None:
+    """--audio_ablation: what an audio-visual model hears (an ablation study)."""
     parser.add_argument("--audio_ablation", default=RunOptions.audio_ablation, choices=AUDIO_ABLATIONS,
-                        help="silence the sound, or give each clip another moment's sound")
+                        help="the sound as recorded (none), silenced, or each clip given another moment's sound "
+                             "(shuffle)")
+
+
+def add_sound_flags(parser: argparse.ArgumentParser) -> None:
+    """The audio-visual models' flags: the fusion's and --audio_ablation."""
+    add_fusion_flags(parser)
+    add_audio_ablation_flag(parser)
+
+
+def add_device_flag(parser: argparse.ArgumentParser) -> None:
+    """--device auto|cpu|cuda|cuda:N."""
+    parser.add_argument("--device", default=RunOptions.device, type=device_flag,
+                        help="auto (cuda when present), cpu, cuda, cuda:1, ...")
+
+
+def add_precision_flag(parser: argparse.ArgumentParser) -> None:
+    """--precision fp32|bf16|fp16."""
+    parser.add_argument("--precision", default=RunOptions.precision, choices=list(PRECISIONS),
+                        help="fp32 (default): the original's maps within one gray level; bf16 (CPUs and GPUs) / "
+                             "fp16 (GPUs only): faster, CC >= 0.99")
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -83,11 +122,8 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch_size", default=RunOptions.batch_size, type=number_flag(int, 1),
                         help=f"windows per forward pass (default: {GPU_BATCH_SIZE} on a GPU; on a CPU 2 in fp32, "
                              "else 1)")
-    parser.add_argument("--device", default=RunOptions.device, type=device_flag,
-                        help="auto (cuda when present), cpu, cuda, cuda:1, ...")
-    parser.add_argument("--precision", default=RunOptions.precision, choices=list(PRECISIONS),
-                        help="fp32 (default): the original's maps within one gray level; bf16 (CPUs and GPUs) / "
-                             "fp16 (GPUs only): faster, CC >= 0.99")
+    add_device_flag(parser)
+    add_precision_flag(parser)
     parser.add_argument("--backend", default=RunOptions.backend, choices=BACKENDS,
                         help="what runs the model: torch (default), onnxruntime (default with --onnx; "
                              "requirements-onnx.txt) or openvino (CPUs: fp32, bf16, an int8 file from export.py "

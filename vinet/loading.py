@@ -29,6 +29,11 @@ DEFAULT_WORKERS = max(1, min(8, (os.cpu_count() or 2) // 2))  # threads that dec
 GPU_BATCH_SIZE = 8          # windows per forward pass on a GPU: batch 8 beat 32 end to end on an H200 (docs)
 
 
+# The flags that choose a model's entry: any of them given, they decide; none, the checkpoint does.
+ENTRY_FLAGS = ("model", "clip_size", "num_hier", "decoder_upsample", "use_sound", "fusion", "use_transformer",
+               "transformer_in_channel", "nhead", "num_encoder_layers")
+
+
 @dataclass
 class ModelOptions:
     """Which model, with which weights: a checkpoint (file_weight; it names its model), an ONNX file from export.py,
@@ -60,9 +65,7 @@ class ModelOptions:
 
     def entry(self, default_model: str) -> ModelEntry | None:
         """The entry the model flags select; None when none is given (the checkpoint then decides)."""
-        flags = ("model", "clip_size", "num_hier", "decoder_upsample", "use_sound", "fusion", "use_transformer",
-                 "transformer_in_channel", "nhead", "num_encoder_layers")
-        if all(getattr(self, name) is None for name in flags):
+        if all(getattr(self, name) is None for name in ENTRY_FLAGS):
             return None
         use_sound = self.use_sound
         if self.model is None and use_sound is None:

@@ -5,16 +5,13 @@ from pathlib import Path
 
 import loss
 from layouts import AUDIO_VISUAL_DATASETS
-from registry import ModelEntry, WindowRule, entry_from_flags, get_entry, identify_model
+from registry import ModelEntry, WindowRule, get_entry, identify_model
 from utils import InputError
+from vinet.loading import ENTRY_FLAGS, ModelOptions, RunOptions
 from vinet.training.checkpoints import recorded_entry
 from weights import read_weights, unwrap_state_dict
 
 DATASETS = ("DHF1KDataset", "SoundDataset", "Hollywood", "UCF")
-# The settings that choose the model entry: any of them given, they decide; none, the run being resumed or the
-# --load_weight checkpoint does.
-ENTRY_SETTINGS = ("model", "use_sound", "fusion", "use_transformer", "clip_size", "num_hier", "transformer_in_channel",
-                  "nhead", "num_encoder_layers")
 # The published recipes (Adam 1e-4 for all): the loss terms, and the batch size on DHF1K-like sets and on the
 # audio-visual sets, where flags do not say otherwise. The original's (Jain et al.) and ViNet++'s (Girmaji et al.).
 RECIPES = {"original": ({"kldiv"}, 8, 8), "vinet++": ({"kldiv", "cc"}, 8, 2)}
@@ -24,7 +21,8 @@ VINET_PLUS_PLUS = ("vinet-s", "vinet-s-nonroot", "vinet-s-depth", "vinet-a")
 @dataclass(frozen=True, kw_only=True)
 class TrainSettings:
     """A run as train.py's flags say it, by their names and in their order (<stem>_args.json records them); the one
-    home of their defaults. None: the model decides (its recipe, its own size), or nothing is given."""
+    home of their defaults (those shared with the other scripts are vinet.loading's). None: the model decides (its
+    recipe, its own size), or nothing is given."""
 
     # data
     dataset: str = "DHF1KDataset"
@@ -32,20 +30,20 @@ class TrainSettings:
     val_path_data: str | None = None
     split: int = 1
     av_datasets: tuple[str, ...] = AUDIO_VISUAL_DATASETS
-    frame_size: tuple[int, int] | None = None
+    frame_size: tuple[int, int] | None = ModelOptions.frame_size
     clips_per_video: int = 1
     no_workers: int = 4
-    audio_ablation: str = "none"
+    audio_ablation: str = RunOptions.audio_ablation
     # model
-    model: str | None = None
-    use_sound: bool | None = None
-    fusion: str | None = None
-    use_transformer: bool | None = None
-    clip_size: int | None = None
-    num_hier: int | None = None
-    transformer_in_channel: int | None = None
-    nhead: int | None = None
-    num_encoder_layers: int | None = None
+    model: str | None = ModelOptions.model
+    use_sound: bool | None = ModelOptions.use_sound
+    fusion: str | None = ModelOptions.fusion
+    use_transformer: bool | None = ModelOptions.use_transformer
+    clip_size: int | None = ModelOptions.clip_size
+    num_hier: int | None = ModelOptions.num_hier
+    transformer_in_channel: int | None = ModelOptions.transformer_in_channel
+    nhead: int | None = ModelOptions.nhead
+    num_encoder_layers: int | None = ModelOptions.num_encoder_layers
     s3d_weights: str | None = None
     soundnet_weights: str | None = None
     slowfast_weights: str | None = None
@@ -77,8 +75,8 @@ class TrainSettings:
     best_metric: str = "loss"
     resume: bool = False
     eval_only: bool = False
-    precision: str = "fp32"
-    device: str = "auto"
+    precision: str = RunOptions.precision
+    device: str = RunOptions.device
     seed: int = 0
     deterministic: bool = False
     log_interval: int = 5
@@ -186,11 +184,10 @@ def model_entry(settings: TrainSettings, resumed: dict | None) -> ModelEntry:
     """The entry the model settings select; without them the one the run being resumed recorded, or the one the
     --load_weight checkpoint holds, or ViNet."""
     frame_size = tuple(settings.frame_size) if settings.frame_size else None
-    if any(getattr(settings, name) is not None for name in ENTRY_SETTINGS):
-        return entry_from_flags(settings.model, settings.use_sound, settings.fusion, settings.use_transformer,
-                                settings.clip_size, settings.num_hier, frame_size,
-                                transformer_in_channel=settings.transformer_in_channel, nhead=settings.nhead,
-                                num_encoder_layers=settings.num_encoder_layers)
+    chosen = {name: getattr(settings, name) for name in ENTRY_FLAGS if hasattr(settings, name)}
+    entry = ModelOptions(frame_size=frame_size, **chosen).entry("vinet")   # the scripts' one path
+    if entry is not None:
+        return entry
     if resumed is not None:
         return recorded_entry(resumed)
     if given(settings.load_weight):
