@@ -41,32 +41,6 @@ def read_maps(folder: Path) -> list[np.ndarray]:
     return [np.asarray(Image.open(p)) for p in sorted(folder.iterdir())]
 
 
-def window_frames(index: int, num_frames: int, clip_size: int) -> list[int]:
-    return WindowRule(clip_size).frames(index, num_frames)
-
-
-def test_window_frames_follow_the_original_and_pad_short_videos():
-    assert window_frames(31, 40, 32) == list(range(32))
-    assert window_frames(39, 40, 32) == list(range(8, 40))
-    assert window_frames(0, 40, 32) == list(range(31, -1, -1))
-    assert window_frames(2, 40, 32) == list(range(33, 1, -1))
-    assert window_frames(0, 5, 8) == [4, 4, 4, 4, 3, 2, 1, 0]   # past the end: the last frame repeats
-    assert window_frames(3, 5, 8) == [4] * 7 + [3]
-    assert window_frames(0, 1, 8) == [0] * 8
-
-
-def test_vinet_plus_plus_windows_clamp_and_look_ahead():
-    causal = WindowRule(32, reverse_start=False)                   # ViNet-S: i-31..i, clamped at frame 0
-    assert causal.frames(40, 100) == list(range(9, 41))
-    assert causal.frames(5, 100) == [0] * 27 + [1, 2, 3, 4, 5]
-    assert not causal.reversed(0)
-    centred = WindowRule(32, stride=2, centred=True)               # ViNet-A: i-31, i-29, ..., i+31
-    assert centred.frames(40, 100) == list(range(9, 72, 2))
-    assert centred.frames(0, 100) == [0] * 16 + list(range(1, 32, 2))
-    assert centred.frames(98, 100) == list(range(67, 98, 2)) + [99] * 16
-    assert centred.frames(2, 5) == [0] * 15 + [1, 3] + [4] * 15   # a video shorter than the window
-
-
 def test_frame_folders_give_the_originals_maps(tmp_path, vinet8):
     frames, _ = scene(17)
     save_frames(frames, tmp_path / "data" / "v1" / "images")

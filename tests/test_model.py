@@ -372,18 +372,6 @@ def test_acar_net_slowfast_weights_load_into_vinet_a_and_a_missing_key_is_named(
         weights.load_slowfast_weights(target, path)
 
 
-@pytest.mark.parametrize("name", list(MODELS))
-def test_every_entry_says_which_frame_sizes_it_accepts(name):
-    entry = MODELS[name]
-    assert entry.configured().frame_size == entry.frame_size        # its own size
-    multiple = max(part.size_multiple for part in entry.parts)
-    assert entry.configured((2 * multiple, 3 * multiple)).frame_size == (2 * multiple, 3 * multiple)
-    for bad in ((multiple + 2, 2 * multiple), (2 * multiple, 0)):
-        with pytest.raises(InputError, match=rf"^--frame_size {bad[0]} {bad[1]}: {name} takes heights and widths "
-                                             rf"that are multiples of {multiple} "):
-            entry.configured(bad)
-
-
 def test_vinet_a_maps_any_multiple_of_4_to_its_own_size():
     m = MODELS["vinet-a"].configured((36, 52)).build().eval()
     with torch.no_grad():
