@@ -41,8 +41,9 @@ def test_unknown_or_missing_tables_are_refused(tmp_path):
     assert docs_tables.main(["--check", "--root", str(tmp_path)]) == 1
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("material") is None,
-                    reason="mkdocs and mkdocs-material are not installed: pip install -r requirements-docs.txt")
+@pytest.mark.skipif(any(importlib.util.find_spec(name) is None for name in ("mkdocs", "material", "mkdocstrings")),
+                    reason="mkdocs, mkdocs-material or mkdocstrings is not installed: pip install -r "
+                           "requirements-docs.txt")
 def test_mkdocs_build_strict(tmp_path):
     result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
                             cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
