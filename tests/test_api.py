@@ -24,6 +24,7 @@ def clip(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["clip.mp4", "frames"])
 def test_predict_yields_the_maps_the_script_writes(clip, tmp_path, source):
     flags = ["--file_weight", str(clip / "vinet8.pt"), *SMALL_FLAGS, *ON_CPU, "--save_path", str(tmp_path)]
@@ -53,6 +54,7 @@ def test_load_takes_the_flags_as_keywords_and_refuses_what_the_scripts_refuse():
         vinet.load(untrained=True, precison="bf16")
 
 
+@pytest.mark.slow
 def test_reframe_does_what_reframe_py_does(tmp_path, caplog):
     import reframe
 

@@ -33,6 +33,8 @@ from model import VideoAudioSaliencyModel
 from registry import MODELS
 from utils import atomic_path
 
+pytestmark = pytest.mark.slow   # trains, exports, kills processes or drives a browser: the full suite's
+
 SAMPLE = ROOT / "extras" / "sample.mp4"
 SAMPLE_FRAMES, SAMPLE_SECONDS = 20, 2.0
 SMALL = ("32", "64")
@@ -245,7 +247,6 @@ def page_run(server_url, tmp_path_factory) -> PageRun:
 
 
 @needs_browser
-@pytest.mark.slow
 def test_page_plays_the_overlay_of_the_sample(page_run, small_weights):
     overlay = page_run.overlay
     assert overlay["readyState"] >= 2 and (overlay["videoWidth"], overlay["videoHeight"]) == (320, 180)
@@ -258,7 +259,6 @@ def test_page_plays_the_overlay_of_the_sample(page_run, small_weights):
 
 
 @needs_browser
-@pytest.mark.slow
 def test_page_gives_the_maps_the_reframed_cut_and_its_path(page_run):
     with zipfile.ZipFile(page_run.maps_zip) as archive:
         names = [name for name in archive.namelist() if name.endswith(".png")]
@@ -276,7 +276,6 @@ def test_page_gives_the_maps_the_reframed_cut_and_its_path(page_run):
 
 
 @needs_browser
-@pytest.mark.slow
 def test_another_aspect_reuses_the_maps(page_run):
     """16:9 of the 16:9 sample: a copy of the frame, from the maps already made (no model run)."""
     reframed = page_run.second_reframed
@@ -301,7 +300,6 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @needs_browser
-@pytest.mark.slow
 def test_page_overlay_is_the_scripts(page_run, small_weights, tmp_path):
     """The script on the same file and weights: the same maps byte for byte, and the same overlay: the same
     timestamps and sound, the same frames up to libx264's run-to-run noise (two runs of the script differ

@@ -27,6 +27,8 @@ from vinet.backends.onnx import UNTRAINED
 from vinet.backends.pytorch import TorchBackend
 from vinet.loading import ModelOptions, RunOptions, load_predictor
 
+pytestmark = pytest.mark.slow   # trains, exports, kills processes or drives a browser: the full suite's
+
 ONNX_REASON = "ONNX export needs onnx, onnxscript and onnxruntime: pip install -r requirements-onnx.txt"
 onnx = pytest.importorskip("onnx", reason=ONNX_REASON)
 pytest.importorskip("onnxscript", reason=ONNX_REASON)
@@ -38,7 +40,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # ---- every kind of model --------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_export_is_checked_described_and_matches_pytorch(exported, name):
     result, (frame_size, batch, flags) = exported(name), CASES[name]
@@ -65,7 +66,6 @@ def test_export_is_checked_described_and_matches_pytorch(exported, name):
     assert len(verified) == ("--verify" in flags) and all(value < 1e-4 for value in verified)
 
 
-@pytest.mark.slow
 def test_the_file_is_written_atomically_with_the_umasks_permissions(exported):
     result = exported("vinet")
     assert sorted(p.name for p in result.path.parent.iterdir()) == ["vinet.onnx"]   # no temporary file left
@@ -75,7 +75,6 @@ def test_the_file_is_written_atomically_with_the_umasks_permissions(exported):
 # ---- precision --------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_fp16_export_takes_float32_and_stays_close_to_fp32(exported):
     result = exported("vinet", "fp16")
     proto = onnx.load(str(result.path))
@@ -126,7 +125,6 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path, caplog, case):
     assert not output.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
-@pytest.mark.slow
 def test_the_engine_runs_an_exported_file_as_the_checkpoint(exported, tmp_path):
     """generate_result.py --onnx on a video, with its overlay, and reframe.py --onnx: the maps within one gray
     level of the PyTorch path's."""
@@ -149,7 +147,6 @@ def test_the_engine_runs_an_exported_file_as_the_checkpoint(exported, tmp_path):
     assert len(list((tmp_path / "reframe_maps" / "v").iterdir())) == 6   # the analysed frames: 5 a second of 10
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["vinet-a", "vinet-e"])
 def test_the_engine_runs_vinet_plus_plus_files_as_their_checkpoints(exported, tmp_path, name):
     """generate_result.py --onnx with ViNet-A's (looking ahead) and ViNet-E's (two clips) files: the maps within one
@@ -181,7 +178,6 @@ def docstring_example() -> str:
     return textwrap.dedent(docstring[docstring.index("    import json"):])
 
 
-@pytest.mark.slow
 def test_the_docstring_example_feeds_the_file_without_the_project(exported):
     result = exported("vinet")
     frames = list(np.random.default_rng(0).integers(0, 256, (result.entry.clip_length, *SMALL, 3), dtype=np.uint8))

@@ -70,6 +70,7 @@ def test_frame_folders_give_the_originals_maps(tmp_path, vinet8):
     assert Image.open(short[0]).format == "JPEG"
 
 
+@pytest.mark.slow
 def test_vinet_e_runs_from_its_two_checkpoints_given_in_any_order(tmp_path, caplog):
     paths = {"s": tmp_path / "vinet_s.pt", "a": tmp_path / "vinet_a.pt"}
     members = {"s": deterministic_weights(VideoSaliencyModel(grouped_conv=True)), "a": deterministic_weights(ViNetA())}
@@ -178,6 +179,7 @@ def test_torchrun_processes_share_a_gpu_to_predict_and_are_refused_one_to_train(
         setup_process("auto", deterministic=False)
 
 
+@pytest.mark.slow
 def test_torchrun_shares_the_videos_and_gives_the_maps_of_one_process(tmp_path, vinet8):
     for seed, name in enumerate("abc"):
         save_frames(scene(5 + seed, seed=seed)[0], tmp_path / "data" / name / "images")

@@ -12,6 +12,7 @@ from registry import MODELS
 from utils import InputError
 
 
+@pytest.mark.slow
 def test_torch_hub_loads_an_entry_point_from_another_folder(tmp_path):
     code = ("import torch; m = torch.hub.load(sys.argv[1], 'vinet_s', source='local', frame_size=(64, 96)); "
             "print(type(m).__name__, m.training, sum(p.numel() for p in m.parameters()))")

@@ -20,6 +20,8 @@ import reframe
 from synthetic import disc_paths, render_frames, write_video
 from vinet.engine.manifest import file_identity
 
+pytestmark = pytest.mark.slow   # trains, exports, kills processes or drives a browser: the full suite's
+
 REASON = "OpenVINO's tests need onnx, onnxscript, onnxruntime, openvino and nncf: pip install -r " \
          "requirements-onnx.txt -r requirements-openvino.txt"
 for module in ("onnx", "onnxscript", "onnxruntime", "openvino", "nncf"):
@@ -44,7 +46,6 @@ def read_maps(folder) -> np.ndarray:
     return np.stack([np.asarray(Image.open(path), np.float32) for path in sorted(folder.iterdir())])
 
 
-@pytest.mark.slow
 def test_export_int8_writes_its_cc_and_the_engine_prints_it(exported, tmp_path, caplog):
     """export.py --int8 on its default videos; the file run by OpenVINO and by onnxruntime in the engine, its CC
     printed, the maps close to the fp32 file's."""
@@ -78,7 +79,6 @@ def test_export_int8_writes_its_cc_and_the_engine_prints_it(exported, tmp_path, 
     assert "made with another backend (openvino there, onnxruntime now)" in caplog.text
 
 
-@pytest.mark.slow
 def test_the_engine_runs_files_and_checkpoints_with_openvino(exported, tmp_path, caplog):
     """--backend openvino on an exported file (generate and reframe) and on the checkpoint, converted in memory: the
     same maps (the file's are PyTorch's within 1e-4, above)."""
@@ -103,7 +103,6 @@ def test_the_engine_runs_files_and_checkpoints_with_openvino(exported, tmp_path,
 # ---- bad input ----------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("case", ["torch_file", "onnxruntime_bf16", "openvino_cuda", "openvino_exact"])
 def test_backend_flags_that_cannot_work_get_one_line(exported, tmp_path, caplog, case):
     path = str(exported("vinet").path)

@@ -29,6 +29,8 @@ from extras.make_datasets import write_audio_visual, write_dhf1k
 from model import VideoAudioSaliencyModel, VideoSaliencyModel
 from synthetic import write_video
 
+pytestmark = pytest.mark.slow   # trains, exports, kills processes or drives a browser: the full suite's
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -26,6 +26,8 @@ from vinet.training.network import build_model
 from vinet.training.run import run_training
 from weights import load_checkpoint
 
+pytestmark = pytest.mark.slow   # trains, exports, kills processes or drives a browser: the full suite's
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA_SIZE = (36, 64)
 
