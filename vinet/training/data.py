@@ -1,6 +1,6 @@
 """The training and validation datasets of a run, and their loaders (seeded, shared between processes)."""
 import torch
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from dataloader import DHF1KDataset, HollywoodUCFDataset, SoundDataset, collate_clips
 from layouts import TRAIN, VALIDATION
@@ -8,7 +8,7 @@ from vinet.training.config import DataConfig
 from vinet.training.process import Process
 
 
-def build_datasets(data: DataConfig, eval_only: bool = False):
+def build_datasets(data: DataConfig, eval_only: bool = False) -> tuple[Dataset | None, Dataset]:
     """The training and validation datasets (training None with eval_only)."""
     options = {"clip_length": data.clip_length, "frame_size": data.frame_size, "seed": data.seed,
                "window": data.window, "normalisation": data.normalisation}
@@ -27,7 +27,7 @@ def build_datasets(data: DataConfig, eval_only: bool = False):
     return train_set, val_set
 
 
-def train_loader(dataset, data: DataConfig, process: Process, epoch: int) -> DataLoader:
+def train_loader(dataset: Dataset, data: DataConfig, process: Process, epoch: int) -> DataLoader:
     """The epoch's loader: a seeded shuffle split across processes, random clips seeded by (seed, epoch, index)."""
     dataset.set_epoch(epoch)
     sampler = DistributedSampler(dataset, process.world_size, process.rank, shuffle=True, seed=data.seed)
@@ -37,7 +37,7 @@ def train_loader(dataset, data: DataConfig, process: Process, epoch: int) -> Dat
                       generator=torch.Generator().manual_seed(data.seed * 100_003 + epoch))
 
 
-def validation_loader(dataset, data: DataConfig, process: Process) -> DataLoader:
+def validation_loader(dataset: Dataset, data: DataConfig, process: Process) -> DataLoader:
     """Every validation clip once, shared round-robin between processes."""
     shard = Subset(dataset, range(process.rank, len(dataset), process.world_size))
     return DataLoader(shard, data.batch_size, shuffle=False, num_workers=data.workers, collate_fn=collate_clips,

@@ -45,6 +45,7 @@ class RunLog:
                 self.tensorboard.add_scalar(f"{phase}/{key}", value, step)
 
     def close(self) -> None:
+        """Close the CSV file and the TensorBoard writer."""
         self.file.close()
         if self.tensorboard is not None:
             self.tensorboard.close()

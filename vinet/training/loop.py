@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -119,7 +119,8 @@ def improved(value: float, best: float | None, metric: str) -> bool:
     return value <= best if metric in LOWER_IS_BETTER else value >= best
 
 
-def build_optimizer(model: nn.Module, optim: OptimConfig):
+def build_optimizer(model: nn.Module, optim: OptimConfig) \
+        -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None, torch.amp.GradScaler]:
     """The optimizer, the per-epoch LR scheduler (or None) and the gradient scaler (fp16 on CUDA only)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if optim.name == "adam":
@@ -145,8 +146,8 @@ def open_run_files(config: TrainConfig, process: Process, progress: Progress) ->
     return RunLog(config.files, keep_before_epoch=progress.epoch)
 
 
-def fit(config: TrainConfig, process: Process, model: nn.Module, train_set, val_loader: DataLoader,
-        resumed: dict | None) -> dict:
+def fit(config: TrainConfig, process: Process, model: nn.Module, train_set: Dataset, val_loader: DataLoader,
+        resumed: dict | None) -> dict[str, float]:
     """The epochs of a run from where it stands (resumed: its last checkpoint); the last validation metrics."""
     bare_model, model = model, distribute(model, config.optim, process, config.model.takes_audio)
     optimizer, scheduler, scaler = build_optimizer(model, config.optim)
