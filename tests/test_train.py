@@ -98,7 +98,6 @@ def test_bad_input_is_one_line_and_exit_status_2(data, tmp_path, capsys, extra, 
     assert err[-1].startswith(message) and "Traceback" not in "\n".join(err)
 
 
-@pytest.mark.slow
 def test_a_run_writes_the_best_model_in_the_originals_format_and_a_resumable_last(data, tmp_path):
     assert train.main(vinet_flags(data, tmp_path, "--no_epochs", "1")) == 0
     best = torch.load(tmp_path / "vinet.pt", weights_only=True)
@@ -118,7 +117,6 @@ def test_a_run_writes_the_best_model_in_the_originals_format_and_a_resumable_las
                                                          "vinet_log.csv", *events]  # no temporary files left
 
 
-@pytest.mark.slow
 def test_resume_ends_with_the_weights_of_an_uninterrupted_run(data, tmp_path):
     flags = ["--deterministic", "True", "--lr_sched", "step", "--step_size", "1", "--gamma", "0.5"]
     whole, parts = tmp_path / "whole", tmp_path / "parts"
@@ -136,7 +134,6 @@ def test_resume_ends_with_the_weights_of_an_uninterrupted_run(data, tmp_path):
     assert len(step_losses(parts / "vinet_log.csv")) == 4
 
 
-@pytest.mark.slow
 def test_gradient_accumulation_trains_as_the_larger_batch(data, tmp_path):
     # Batch norm frozen: batch statistics would differ between batch sizes. SGD: its update is linear in the
     # gradient, so weights compare tightly (Adam's normalised update turns rounding noise into lr-sized steps).
@@ -149,7 +146,6 @@ def test_gradient_accumulation_trains_as_the_larger_batch(data, tmp_path):
     assert relative_difference(a, b) < 1e-3
 
 
-@pytest.mark.slow
 def test_two_processes_give_the_loss_trajectory_of_one_at_the_same_global_batch(data, tmp_path):
     """torchrun with 2 CPU processes (gloo) at batch 1 against 1 process at batch 2. Batch norm is frozen
     (--freeze_bn): SyncBatchNorm needs GPUs, and per-process batch statistics would differ by design."""
@@ -167,7 +163,6 @@ def test_two_processes_give_the_loss_trajectory_of_one_at_the_same_global_batch(
     assert relative_difference(a, b) < 1e-3
 
 
-@pytest.mark.slow
 def test_avinet_starts_from_a_vinet_checkpoint_and_wrong_variants_are_named(data, tmp_path):
     vinet = VideoSaliencyModel(num_clips=32)
     torch.save(vinet.state_dict(), tmp_path / "vinet32.pt")
@@ -194,7 +189,6 @@ def test_avinet_starts_from_a_vinet_checkpoint_and_wrong_variants_are_named(data
     assert all(torch.isfinite(torch.tensor(v)) for v in silenced.values())
 
 
-@pytest.mark.slow
 def test_training_learns_beyond_the_untrained_model_and_a_centre_bias(data, tmp_path):
     flags = vinet_flags(data, tmp_path, "--lr", "1e-3", "--batch_size", "4", "--clips_per_video", "2",
                         "--freeze_bn", "True")  # 8 steps: too few for batch-norm running statistics to settle
@@ -234,7 +228,6 @@ def test_bf16_training_on_this_cpu_runs_or_is_refused_by_the_start_up_check(data
     assert train.main(vinet_flags(data, tmp_path, "--precision", "bf16", "--eval_only", "True")) == 0   # no backward
 
 
-@pytest.mark.slow
 def test_vinet_s_learns_beyond_the_untrained_model_and_a_centre_bias(data, tmp_path):
     flags = vinet_flags(data, tmp_path, "--model", "vinet-s", "--lr", "1e-3", "--batch_size", "4",
                         "--clips_per_video", "2", "--freeze_bn", "True")
@@ -247,7 +240,6 @@ def test_vinet_s_learns_beyond_the_untrained_model_and_a_centre_bias(data, tmp_p
     assert trained["nss"] > centre["nss"] + 1.0
 
 
-@pytest.mark.slow
 def test_avinet_hears_which_disc_is_watched_and_falls_back_without_the_sound(tmp_path):
     """The sounding set at small size (extras/learning_evidence.py): only the sound tells which disc is watched."""
     rows = dict(sounding(tmp_path, epochs=6, videos=24, seed=0, vinet_epochs=4, frames=40, clips_per_video=4))
@@ -257,7 +249,6 @@ def test_avinet_hears_which_disc_is_watched_and_falls_back_without_the_sound(tmp
     assert rows["AViNet, audio shuffled"]["cc"] < avinet - 0.03
 
 
-@pytest.mark.slow
 def test_vinet_a_trains_from_acar_net_slowfast_weights(tmp_path, capsys):
     write_dhf1k(tmp_path / "train", num_videos=2, num_frames=70, size=DATA_SIZE, seed=0)
     write_dhf1k(tmp_path / "val", num_videos=1, num_frames=70, size=DATA_SIZE, seed=100)   # its window spans 63
