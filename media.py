@@ -5,6 +5,12 @@ frames_by_index (frames in presentation order and upright: the display matrix's 
 aspect ratio applied, as a player shows them; a frame that cannot be decoded reported as missing),
 decode_audio / load_wav (mono, scaled to SoundNet's range, resampled when asked).
 
+Damaged files are read as a player reads them, through one tolerant path (open_media, readable_packets,
+decoded): a header's damaged text is read as far as it goes, a packet that does not decode is skipped and
+decoding goes on, a stream whose packets can no longer be read ends there. What was lost is noted in the
+file's damage.Damage: frames (placed by their timestamps, so a lost frame shifts no other) and spans of sound
+(silence in their place).
+
 Writing: VideoWriter, the one writer of every video the project makes (overlays, reframed cuts, debug
 videos, the synthetic sample, the benchmark's workload). Its policy:
 - H.264 (libx264, yuv420p, --crf 18 and preset veryfast unless asked otherwise); odd frame sides are
@@ -17,25 +23,84 @@ videos, the synthetic sample, the benchmark's workload). Its policy:
   synthetic videos) is encoded to AAC (PCM when lossless).
 - Written to a hidden temporary file and renamed when complete (utils.atomic_path).
 """
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import cv2
 import numpy as np
 
+from damage import Damage
 from utils import AUDIO_SCALE, InputError, atomic_path
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 DEFAULT_CRF = 18
 DEFAULT_PRESET = "veryfast"   # twice as fast as medium for the same quality (crf), a file a few percent larger
 AUDIO_CHUNK = 1024            # samples per encoded audio frame of a waveform
+T = TypeVar("T")
 # Audio codecs each output container holds as they are (copied); any other is re-encoded to AAC. None: all.
 COPYABLE_AUDIO = {".mp4": {"aac", "mp3", "ac3", "eac3", "alac"},
                   ".mov": {"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le"}, ".mkv": None}
+
+# ----------------------------------------------------------------------------------------------
+# Errors in words
+
+
+def ffmpeg_cause(error: Exception) -> str:
+    """An FFmpeg or OS error in words ('invalid data found when processing input'): no errno, no file name."""
+    text = getattr(error, "strerror", None) or str(error)
+    return text[:1].lower() + text[1:]
+
+
+# ----------------------------------------------------------------------------------------------
+# The one tolerant decoding path
+
+
+def open_media(path: str | Path) -> av.container.InputContainer:
+    """A file opened for reading, a header's damaged text read as far as it goes; InputError in words when the file
+    cannot be read at all."""
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError) as error:
+        raise InputError(f"cannot read {path}: {ffmpeg_cause(error)}; the file is damaged (a download cut before its "
+                         "index was written cannot be read) or not a media file") from error
+
+
+def readable_packets(container: av.container.InputContainer, stream: av.stream.Stream) -> Iterator[av.Packet]:
+    """A stream's packets in file order, up to where the file can no longer be read: a cut or damaged file ends
+    the stream there, as a player stops."""
+    packets = container.demux(stream)
+    while True:
+        try:
+            yield next(packets)
+        except (StopIteration, av.error.FFmpegError):
+            return
+
+
+def rising(packets: Iterable[av.Packet]) -> Iterator[av.Packet]:
+    """The packets whose decoding timestamps rise: damage can make them jump back, and a muxer refuses those."""
+    last = None
+    for packet in packets:
+        if packet.dts is not None and (last is None or packet.dts > last):
+            last = packet.dts
+            yield packet
+
+
+def decoded(container: av.container.InputContainer, stream: av.stream.Stream) -> Iterator[av.frame.Frame]:
+    """Every frame of one stream that decodes, as FFmpeg's own tools go on: a packet that does not decode is
+    skipped (its frames are missing; the callers place the others by timestamp); the stream ends where its packets
+    can no longer be read."""
+    for packet in readable_packets(container, stream):
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            continue
+        yield from frames
+
 
 # ----------------------------------------------------------------------------------------------
 # Audio
@@ -43,38 +108,64 @@ COPYABLE_AUDIO = {".mp4": {"aac", "mp3", "ac3", "eac3", "alac"},
 
 @dataclass
 class Audio:
-    """A mono waveform scaled to SoundNet's range, its sample rate, and the time of its first sample."""
+    """A mono waveform scaled to SoundNet's range, its sample rate, the time of its first sample, and the spans
+    (seconds) of packets that did not decode, made silence."""
 
     samples: np.ndarray  # float32, in [-AUDIO_SCALE, AUDIO_SCALE]
     rate: int
     start_time: float = 0.0
+    gaps: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def end_time(self) -> float:
+        return self.start_time + len(self.samples) / self.rate
 
 
 def decode_audio(path: str | Path, rate: int | None = None) -> Audio | None:
-    """The first audio track of any file PyAV reads, downmixed to mono (the mean of its channels) and
-    scaled to +-256; resampled to `rate` when given, else at its own rate. None when the file has no
-    audio track."""
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                return None
-            stream = container.streams.audio[0]
-            out_rate = rate or stream.rate
-            resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=out_rate)
-            chunks, start_time = [], None
-            for frame in container.decode(stream):
-                if start_time is None and frame.time is not None:
-                    start_time = frame.time
-                chunks += [chunk.to_ndarray().mean(axis=0) for chunk in resampler.resample(frame)]
-            chunks += [chunk.to_ndarray().mean(axis=0) for chunk in resampler.resample(None)]
-    except (av.error.FFmpegError, OSError) as error:
-        raise InputError(f"cannot decode audio of {path}: {error}") from error
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    if samples.size == 0:
-        raise InputError(f"the audio track of {path} is empty")
+    """The first audio track of any file PyAV reads, downmixed to mono (the mean of its channels) and scaled to
+    +-256; resampled to `rate` when given, else at its own rate. Packets that do not decode become silence of
+    their length, placed by the next decoded packet's timestamp (Audio.gaps). None when the file has no audio
+    track; InputError when none of it decodes."""
+    with open_media(path) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        out_rate = rate or stream.rate
+        chunks: list[np.ndarray] = []
+        resampler, start_time, written, gaps = None, None, 0, []
+        track_start = None if stream.start_time is None else float(stream.start_time * stream.time_base)
+        for frame in decoded(container, stream):
+            if start_time is None:   # the first sample's time; the track's own start when its first packets are lost
+                start_time = frame.time if frame.time is not None else (track_start or 0.0)
+                if track_start is not None and start_time - track_start > frame.samples / frame.rate / 2:
+                    start_time = track_start
+            if frame.time is not None:
+                lost = round((frame.time - start_time) * out_rate) - written
+                if lost > frame.samples * out_rate / frame.rate / 2:   # packets that did not decode: silence
+                    written += _resampled(resampler, None, chunks) if resampler else 0
+                    lost = round((frame.time - start_time) * out_rate) - written
+                    chunks.append(np.zeros(max(0, lost), np.float32))
+                    gaps.append((start_time + written / out_rate, start_time + (written + max(0, lost)) / out_rate))
+                    written, resampler = written + max(0, lost), None
+            if resampler is None:
+                resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=out_rate)
+            written += _resampled(resampler, frame, chunks)
+        if resampler is not None:
+            _resampled(resampler, None, chunks)
+    if not chunks:
+        raise InputError(f"cannot decode the sound of {path}: none of its audio packets decodes; repair or re-encode "
+                         "it, or map its pictures alone with a ViNet model (--use_sound False)")
+    samples = np.concatenate(chunks)
     samples = samples.astype(np.float32, copy=False)
     samples *= np.float32(AUDIO_SCALE)   # in place: an hour of sound is 320 MB
-    return Audio(samples, out_rate, start_time or 0.0)
+    return Audio(samples, out_rate, start_time or 0.0, gaps)
+
+
+def _resampled(resampler: av.AudioResampler, frame: av.AudioFrame | None, chunks: list[np.ndarray]) -> int:
+    """Resample a frame (None: flush) into mono chunks; how many samples were added."""
+    added = [chunk.to_ndarray().mean(axis=0) for chunk in resampler.resample(frame)]
+    chunks += added
+    return sum(len(chunk) for chunk in added)
 
 
 def load_wav(path: str | Path) -> Audio:
@@ -93,7 +184,8 @@ def load_wav(path: str | Path) -> Audio:
 
 @dataclass
 class VideoInfo:
-    """What inference needs to know of a video file before decoding its frames."""
+    """What inference needs to know of a video file before decoding its frames, and what its decoders found
+    damaged (filled as they go)."""
 
     path: Path
     frame_times: np.ndarray  # presentation time of each frame in seconds, from the stream's timestamps
@@ -104,10 +196,20 @@ class VideoInfo:
     has_audio: bool = False
     rotation: int = 0        # the display matrix's counter-clockwise rotation of the coded picture: 0/90/180/270
     scaled_size: tuple[int, int] | None = None   # (width, height) of a picture with non-square pixels made square
+    damage: Damage | None = None
+
+    def __post_init__(self) -> None:
+        if self.damage is None:
+            self.damage = Damage(self.path, self.num_frames)
 
     @property
     def num_frames(self) -> int:
         return len(self.frame_times)
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first frame to the end of the last (a frame lasts 1 / fps)."""
+        return float(self.frame_times[-1] - self.frame_times[0]) + 1.0 / self.fps
 
 
 def display_geometry(coded: tuple[int, int], sample_aspect: Fraction | None,
@@ -136,43 +238,34 @@ def picture_facts(container: av.container.InputContainer) -> tuple[int, Fraction
     """The display rotation (counter-clockwise, 0/90/180/270) and sample aspect ratio of the first video
     stream, read from its first decodable frame."""
     stream = container.streams.video[0]
-    frame = next((f for packet in container.demux(stream) for f in _decoded(packet)), None)
+    frame = next(decoded(container, stream), None)
     rotation = round((frame.rotation if frame is not None else 0) / 90) % 4 * 90
     return rotation, stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
 
 
-def _decoded(packet: av.Packet) -> list[av.VideoFrame]:
-    """A packet's frames; none for corrupt data."""
-    try:
-        return packet.decode()
-    except av.error.InvalidDataError:
-        return []
-
-
 def probe_video(path: str | Path) -> VideoInfo:
-    """Frame timestamps (from the packets, so variable frame rate works), rate and size of a video."""
+    """Frame timestamps (from the packets, so variable frame rate works; up to where a damaged file can be read),
+    rate and size of a video."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"video not found: {path}")
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(f"unsupported video file {path}: expected one of {', '.join(VIDEO_SUFFIXES)}")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InputError(f"{path} has no video track")
-            stream = container.streams.video[0]
-            pts = sorted(packet.pts for packet in container.demux(stream) if packet.pts is not None)
-            rate = stream.average_rate or stream.guessed_rate
-            coded = (stream.codec_context.width, stream.codec_context.height)
-            time_base = stream.time_base
-            has_audio = bool(container.streams.audio)
-        with av.open(str(path)) as container:
-            rotation, sample_aspect = picture_facts(container)
-    except av.error.FFmpegError as error:
-        raise InputError(f"cannot read video {path}: {error}") from error
-    if not pts:
-        raise InputError(f"{path} has no video frames")
-    pts = np.asarray(pts, dtype=np.int64)
+    with open_media(path) as container:
+        if not container.streams.video:
+            raise InputError(f"{path} has no video track")
+        stream = container.streams.video[0]
+        pts = sorted({p.pts for p in readable_packets(container, stream) if p.pts is not None})
+        listed = stream.frames   # as the header says: more than can be read when the file is cut
+        rate = stream.average_rate or stream.guessed_rate
+        coded = (stream.codec_context.width, stream.codec_context.height)
+        time_base = stream.time_base
+        has_audio = bool(container.streams.audio)
+    with open_media(path) as container:
+        rotation, sample_aspect = picture_facts(container)
+    if not pts or not coded[0] or not coded[1]:
+        raise InputError(f"{path} has no video frames that can be read; the file is damaged or empty")
+    pts = with_lost_packets(np.asarray(pts, dtype=np.int64), 1 / (rate * time_base) if rate else None)
     times = pts.astype(np.float64) * float(time_base)
     if rate:
         fps = float(rate)
@@ -181,34 +274,74 @@ def probe_video(path: str | Path) -> VideoInfo:
     else:
         fps = 25.0
     size, scaled = display_geometry(coded, sample_aspect, rotation)
-    return VideoInfo(path, times, fps, size, pts, Fraction(time_base), has_audio, rotation, scaled)
+    return VideoInfo(path, times, fps, size, pts, Fraction(time_base), has_audio, rotation, scaled,
+                     Damage(path, len(times), cut=max(0, listed - len(times))))
+
+
+def with_lost_packets(pts: np.ndarray, step: float | None) -> np.ndarray:
+    """The timestamps of a constant-rate stream (most steps one frame, `step` in its time base) with the places of
+    packets the demuxer lost to damage put back: a jump of k whole frames holds k - 1 frames a player does not show.
+    A stream of another rhythm (variable rate) is left as it is."""
+    steps = np.diff(pts)
+    if step is None or len(steps) < 2 or np.mean(np.abs(steps - step) <= 0.01 * step) < 0.5:
+        return pts
+    filled = [int(pts[0])]
+    for jump, following in zip(steps.tolist(), pts[1:].tolist()):
+        frames = round(jump / step)
+        if frames >= 2 and abs(jump - frames * step) <= 0.1 * step:
+            filled += [filled[-1] + round(k * jump / frames) for k in range(1, frames)]
+        filled.append(following)
+    return np.asarray(filled, dtype=np.int64)
 
 
 def decode_video_frames(path: str | Path) -> Iterator[av.VideoFrame]:
-    """Yield the decoded frames of a video's first video track, in presentation order; a packet the decoder
-    rejects (corrupt data) is skipped, so its frame is missing (frames_by_index places the others)."""
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for packet in container.demux(stream):
-                yield from _decoded(packet)
-    except av.error.FFmpegError as error:
-        raise InputError(f"cannot decode video {path}: {error}") from error
+    """The decoded frames of a video's first video track, in presentation order (media.decoded: a packet that does
+    not decode is skipped, so its frame is missing; frames_by_index places the others)."""
+    with open_media(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        yield from decoded(container, stream)
 
 
 def frames_by_index(info: VideoInfo) -> Iterator[av.VideoFrame | None]:
     """Every frame of a video in presentation order and upright (upright), frame i at info.pts[i]; None for a
-    frame that could not be decoded (its packet was corrupt, or the file ends early)."""
+    frame that could not be decoded (its packet was damaged, or the file ends early), noted in info.damage."""
     expected = 0
     for frame in decode_video_frames(info.path):
         index = expected if frame.pts is None else int(np.searchsorted(info.pts, frame.pts))
         if index >= info.num_frames or index < expected:
             continue
-        yield from [None] * (index - expected)
+        if index > expected:
+            info.damage.add_frames(range(expected, index))
+            yield from [None] * (index - expected)
         yield upright(frame, info)
         expected = index + 1
-    yield from [None] * (info.num_frames - expected)
+    if expected < info.num_frames:
+        info.damage.add_frames(range(expected, info.num_frames))
+        yield from [None] * (info.num_frames - expected)
+
+
+def held_frames(frames: Iterable[T | None], path: Path, nearest: bool = False) -> Iterator[T]:
+    """Frames (or what stands for them) with each missing one (None) replaced: by the last decoded frame (as a
+    player holds it), or with `nearest` by the nearest decoded one, earlier on a tie (as the window rule treats a
+    video's ends); the first decoded frame before any. InputError when no frame decodes."""
+    last, waiting = None, 0
+    for frame in frames:
+        if frame is None:
+            if last is not None and not nearest:
+                yield last
+            else:
+                waiting += 1
+            continue
+        if waiting:
+            before = (waiting + 1) // 2 if last is not None else 0
+            yield from [last] * before + [frame] * (waiting - before)
+            waiting = 0
+        last = frame
+        yield frame
+    if last is None:
+        raise InputError(f"{path}: no frame could be decoded; the file is damaged beyond use: repair or re-encode it")
+    yield from [last] * waiting
 
 
 # ----------------------------------------------------------------------------------------------
@@ -269,7 +402,7 @@ class VideoWriter:
 
     def _open(self, target: Path) -> None:
         self.container = av.open(str(target), "w")
-        self.input = av.open(str(self.source.path)) if self.source and self.source.has_audio else None
+        self.input = open_media(self.source.path) if self.source and self.source.has_audio else None
         copy_audio = False
         if self.input is not None:
             copyable = COPYABLE_AUDIO.get(self.path.suffix.lower(), set())
@@ -283,7 +416,7 @@ class VideoWriter:
         self.audio, self.packets, self.waiting = self._add_audio(copy_audio), iter(()), None
         if self.audio is not None and self.input is not None and copy_audio:
             track = self.input.streams.audio[0]
-            self.packets = (p for p in self.input.demux(track) if p.dts is not None)
+            self.packets = rising(readable_packets(self.input, track))
         self.copying = copy_audio
         self.container.start_encoding()
 
@@ -328,7 +461,7 @@ class VideoWriter:
         """Encode the sound that is not copied: the source's re-encoded, or the waveform."""
         if self.input is not None:
             resampler = av.AudioResampler(format="fltp", layout=self.audio.layout, rate=self.audio.rate)
-            frames = [*self.input.decode(self.input.streams.audio[0]), None]
+            frames = [*decoded(self.input, self.input.streams.audio[0]), None]
             chunks = (chunk for frame in frames for chunk in resampler.resample(frame))
         else:
             chunks = (self._waveform_chunk(start) for start in range(0, self.waveform.shape[1], AUDIO_CHUNK))

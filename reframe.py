@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         check_args(args)
         model = None if args.maps else (model_options(args), run_options(args))
         line = reframe(args.video, args.output, options_of(args), args.maps, model, args.save_path, args.overwrite,
-                       args.path_json, args.debug)
+                       args.path_json, args.debug, args.strict_media)
         log.info("%s", line)
     return run_main(body, log)
 

@@ -13,7 +13,7 @@ sys.path[:0] = [str(ROOT), str(GOLDEN)]
 
 import detweights  # noqa: E402  (the original's deterministic weights, from ../shared/golden)
 
-from model import VideoSaliencyModel  # noqa: E402
+from model import VideoAudioSaliencyModel, VideoSaliencyModel  # noqa: E402
 from synthetic import disc_paths, render_frames, soundtrack  # noqa: E402
 
 torch.set_num_threads(2)
@@ -43,6 +43,14 @@ def vinet8(tmp_path_factory) -> Path:
     """A ViNet checkpoint (8-frame clips) with the golden generator's weights."""
     path = tmp_path_factory.mktemp("weights") / "vinet8.pt"
     torch.save(deterministic_weights(VideoSaliencyModel(num_clips=8)).state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def avinet_small(tmp_path_factory) -> Path:
+    """An AViNet checkpoint for 32x64 frames (SMALL_FLAGS) with the golden generator's weights."""
+    path = tmp_path_factory.mktemp("weights") / "avinet_small.pt"
+    torch.save(deterministic_weights(VideoAudioSaliencyModel(frame_size=(32, 64))).state_dict(), path)
     return path
 
 

@@ -7,6 +7,7 @@ import av
 import cv2
 import numpy as np
 
+from media import probe_video
 from synthetic import gaze_density, render_frames, soundtrack, write_video
 from vinet.reframing.options import ReframeOptions
 from vinet.reframing.pipeline import reframe_video
@@ -68,7 +69,8 @@ def crossing_centres() -> np.ndarray:
 
 def reframed_path(video: Path, maps: Path, folder: Path, aspect: str | None = "9:16", **options) -> dict:
     """The path JSON of a reframing (reframe_video into folder/<maps>.mp4) that must succeed."""
-    reframe_video(video, maps, folder / f"{maps.name}.mp4", ReframeOptions(aspect, **options), folder / "p.json")
+    reframe_video(probe_video(video), maps, folder / f"{maps.name}.mp4", ReframeOptions(aspect, **options),
+                  folder / "p.json")
     return json.loads((folder / "p.json").read_text())
 
 

@@ -8,6 +8,7 @@ import torch
 from conftest import deterministic_weights
 from onnx_cases import CASES, SMALL, mean_cc, openvino_has_bf16, scene_clips, write_scene
 
+from media import probe_video
 from registry import MODELS, ModelEntry
 from synthetic import disc_paths, render_frames, write_video
 from utils import InputError
@@ -54,7 +55,7 @@ def test_calibration_windows_are_the_windows_the_engine_feeds(tmp_path, scene_vi
     windows = calibration_windows(entry, [scene_video], 7)
     recorder = Recorder(entry)
     frames = {int(i) for i in np.linspace(0, 29, 7).round()}
-    maps_of_video(scene_video, tmp_path, Predictor(entry, recorder, Settings()), frames=frames)
+    maps_of_video(probe_video(scene_video), tmp_path, Predictor(entry, recorder, Settings()), frames=frames)
     assert len(windows) == len(recorder.inputs) == 7
     for ours, engines in zip(windows, recorder.inputs):
         assert len(ours) == len(entry.parts) + entry.takes_audio == len(engines)

@@ -8,9 +8,9 @@ import av
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, deterministic_weights
+from conftest import ROOT
 
-from model import VideoAudioSaliencyModel, VideoSaliencyModel
+from model import VideoSaliencyModel
 from registry import MODELS, VINET_PP_LICENCE
 from utils import InputError
 from vinet import demo_jobs
@@ -30,14 +30,6 @@ def write_silent_video(path: Path, frames: int = 5) -> Path:
         for _ in range(frames):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((32, 64, 3), np.uint8), format="rgb24")))
         container.mux(stream.encode())
-    return path
-
-
-@pytest.fixture(scope="module")
-def small_avinet(tmp_path_factory) -> Path:
-    """Deterministic AViNet weights for 32x64 frames."""
-    path = tmp_path_factory.mktemp("weights") / "small_avinet.pt"
-    torch.save(deterministic_weights(VideoAudioSaliencyModel(frame_size=(32, 64))).state_dict(), path)
     return path
 
 
@@ -61,11 +53,11 @@ def test_bad_input_is_refused_before_any_model_time(tmp_path):
 
 
 @pytest.mark.slow
-def test_models_are_labelled_with_their_licence_and_jobs_estimated(small_avinet, tmp_path):
+def test_models_are_labelled_with_their_licence_and_jobs_estimated(avinet_small, tmp_path):
     vinet_s = tmp_path / "vinet_s_small.pt"
     torch.save(VideoSaliencyModel(grouped_conv=True).state_dict(), vinet_s)
-    choices = demo_jobs.load_choices([str(small_avinet), str(vinet_s)], (32, 64), ON_CPU)
-    assert list(choices) == [f"avinet: {small_avinet.name} (released weights: MIT)",
+    choices = demo_jobs.load_choices([str(avinet_small), str(vinet_s)], (32, 64), ON_CPU)
+    assert list(choices) == [f"avinet: {avinet_small.name} (released weights: MIT)",
                              f"vinet-s: {vinet_s.name} (released weights: {VINET_PP_LICENCE})"]
     assert all(0 < choice.window_seconds < 30 for choice in choices.values())
     assert all(choice.predictor.settings.device.type == "cpu" for choice in choices.values())
@@ -82,8 +74,8 @@ def test_untrained_models_are_labelled_as_such():
 
 
 @pytest.mark.slow
-def test_a_job_makes_its_outputs_and_keeps_the_maps_for_the_next(small_avinet, tmp_path):
-    choices = demo_jobs.load_choices([str(small_avinet)], (32, 64), ON_CPU)
+def test_a_job_makes_its_outputs_and_keeps_the_maps_for_the_next(avinet_small, tmp_path):
+    choices = demo_jobs.load_choices([str(avinet_small)], (32, 64), ON_CPU)
     jobs, label = demo_jobs.DemoJobs(choices, 60.0, tmp_path), next(iter(choices))
     steps = []
     first = jobs.job(str(SAMPLE), label, list(demo_jobs.OUTPUTS), "9:16")

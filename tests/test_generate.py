@@ -18,7 +18,7 @@ import generate_result
 import generate_result_audio_visual
 from dataloader import frame_tensor
 from media import decode_audio
-from model import VideoAudioSaliencyModel, VideoSaliencyModel, ViNetA, ViNetE
+from model import VideoSaliencyModel, ViNetA, ViNetE
 from registry import WindowRule
 from synthetic import write_video
 from utils import IMAGENET_MEAN, IMAGENET_STD, VINET_A_MEAN, VINET_A_STD, InputError, postprocess_map
@@ -28,13 +28,6 @@ from vinet.training.process import setup_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = (32, 64)
-
-
-@pytest.fixture(scope="module")
-def avinet8(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("weights") / "avinet_small.pt"
-    torch.save(deterministic_weights(VideoAudioSaliencyModel(frame_size=SMALL)).state_dict(), path)
-    return path
 
 
 def read_maps(folder: Path) -> list[np.ndarray]:
@@ -215,13 +208,13 @@ def write_audio_visual_root(root: Path, name: str, frames: np.ndarray, wave: np.
     (root / "fold_lists" / "AVAD_list_test_1_fps.txt").write_text(f"{name} {len(frames)} {fps}\n")
 
 
-def test_six_channel_video_equals_its_audio_visual_dataset_layout(tmp_path, avinet8):
+def test_six_channel_video_equals_its_audio_visual_dataset_layout(tmp_path, avinet_small):
     frames, wave = scene(34, seed=6)
     write_video(str(tmp_path / "talk.mkv"), frames, 10.0, wave, channels=6)
     decoded = decode_audio(tmp_path / "talk.mkv", rate=22050)
     write_audio_visual_root(tmp_path / "root", "talk", frames, decoded.samples / 256)
 
-    common = ["--file_weight", str(avinet8), *SMALL_FLAGS, "--batch_size", "2"]
+    common = ["--file_weight", str(avinet_small), *SMALL_FLAGS, "--batch_size", "2"]
     assert generate_result_audio_visual.main(["--video", str(tmp_path / "talk.mkv"), "--save_path",
                                               str(tmp_path / "v"), "--overlay", str(tmp_path / "o.mp4"), *common]) == 0
     assert generate_result_audio_visual.main(["--path_indata", str(tmp_path / "root"), "--dataset", "AVAD",
@@ -238,10 +231,10 @@ def test_six_channel_video_equals_its_audio_visual_dataset_layout(tmp_path, avin
         assert overlay.streams.audio[0].duration * overlay.streams.audio[0].time_base > 3.3
 
 
-def test_silenced_sound_changes_avinets_maps(tmp_path, avinet8):
+def test_silenced_sound_changes_avinets_maps(tmp_path, avinet_small):
     frames, wave = scene(33, seed=3)
     write_video(str(tmp_path / "s.mkv"), frames, 10.0, wave)  # mono
-    common = ["--video", str(tmp_path / "s.mkv"), "--file_weight", str(avinet8), *SMALL_FLAGS]
+    common = ["--video", str(tmp_path / "s.mkv"), "--file_weight", str(avinet_small), *SMALL_FLAGS]
     assert generate_result_audio_visual.main([*common, "--save_path", str(tmp_path / "a")]) == 0
     assert generate_result_audio_visual.main([*common, "--save_path", str(tmp_path / "b"),
                                               "--audio_ablation", "silence"]) == 0
@@ -256,13 +249,13 @@ def error_line(caplog) -> str:
     return errors[0]
 
 
-def test_bad_inputs_give_one_line_naming_the_file(tmp_path, vinet8, avinet8, caplog):
+def test_bad_inputs_give_one_line_naming_the_file(tmp_path, vinet8, avinet_small, caplog):
     frames, _ = scene(6)
     write_video(str(tmp_path / "mute.mkv"), frames, 10.0)
     caplog.set_level(logging.INFO)
 
     assert generate_result_audio_visual.main(["--video", str(tmp_path / "mute.mkv"), "--file_weight",
-                                              str(avinet8), *SMALL_FLAGS]) == 2
+                                              str(avinet_small), *SMALL_FLAGS]) == 2
     assert "mute.mkv has no audio track" in error_line(caplog) and "--use_sound False" in error_line(caplog)
 
     caplog.clear()
@@ -282,7 +275,7 @@ def test_bad_inputs_give_one_line_naming_the_file(tmp_path, vinet8, avinet8, cap
     assert "unsupported video file" in error_line(caplog) and "notes.txt" in error_line(caplog)
 
     caplog.clear()
-    assert generate_result.main(["--video", str(tmp_path / "mute.mkv"), "--file_weight", str(avinet8)]) == 2
+    assert generate_result.main(["--video", str(tmp_path / "mute.mkv"), "--file_weight", str(avinet_small)]) == 2
     assert "'avinet' layout" in error_line(caplog) or "'avinet'" in error_line(caplog)
     assert "avinet_small.pt" in error_line(caplog)
 
@@ -299,11 +292,11 @@ def test_bad_inputs_give_one_line_naming_the_file(tmp_path, vinet8, avinet8, cap
     assert len(list((out / "good").iterdir())) == 6, "the other videos are still processed"
 
 
-def test_an_empty_wav_and_a_bad_split_are_named(tmp_path, avinet8, caplog):
+def test_an_empty_wav_and_a_bad_split_are_named(tmp_path, avinet_small, caplog):
     frames, _ = scene(4)
     write_audio_visual_root(tmp_path / "root", "quiet", frames, np.zeros(0, np.float32))
     caplog.set_level(logging.INFO)
-    args = ["--path_indata", str(tmp_path / "root"), "--dataset", "AVAD", "--file_weight", str(avinet8),
+    args = ["--path_indata", str(tmp_path / "root"), "--dataset", "AVAD", "--file_weight", str(avinet_small),
             *SMALL_FLAGS]
     assert generate_result_audio_visual.main(args) == 2
     assert "quiet.wav" in error_line(caplog)

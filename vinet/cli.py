@@ -135,6 +135,14 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
                         help="the original's kernels too (one window per forward): bit-identical maps, slower")
     parser.add_argument("--workers", default=RunOptions.workers, type=number_flag(int, 1),
                         help="threads that decode frames, and threads that write maps")
+    add_strict_media_flag(parser)
+
+
+def add_strict_media_flag(parser: argparse.ArgumentParser) -> None:
+    """--strict_media: refuse a damaged video rather than use what of it decodes."""
+    boolean_flag(parser, "--strict_media", RunOptions.strict_media,
+                 "refuse a video with frames or sound that do not decode (default: map what decodes, one warning "
+                 "line per damaged file, the damage listed in its manifest)")
 
 
 def _options(cls: type, args: argparse.Namespace):

@@ -200,7 +200,8 @@ class DemoJobs:
         status = (f"**{job.label}** on {info.path.name}: {info.num_frames} frames of {info.size[0]}x{info.size[1]} "
                   f"at {info.fps:g} fps, {job.aspect} ({job.fit}); {windows} model windows run; done in "
                   f"{time.monotonic() - started:.1f} s (estimated {duration(estimate)}).")
-        return (*(str(path) if path else None for path in files), status + (f"\n\n{line}" if line else ""))
+        damage = f"\n\nDamaged file: {info.damage.line()}" if info.damage else ""
+        return (*(str(path) if path else None for path in files), status + (f"\n\n{line}" if line else "") + damage)
 
     def video_scenes(self, job: Job) -> list[Scene]:
         """The video's scenes, the last job's when it was the same video."""
@@ -216,7 +217,7 @@ class DemoJobs:
         folder = self.maps_folder(job)
         before = sum(1 for _ in folder.glob("*/[!.]*"))
         started = time.perf_counter()
-        maps_dir = maps_of_video(job.info.path, folder, job.choice.predictor, frames=frames)
+        maps_dir = maps_of_video(job.info, folder, job.choice.predictor, frames=frames)
         windows = sum(1 for _ in maps_dir.glob("[!.]*")) - before
         if windows:
             job.choice.window_seconds = (time.perf_counter() - started) / windows
@@ -243,7 +244,7 @@ class DemoJobs:
             progress(0.9, desc="reframing")
             options = ReframeOptions(job.aspect, fit=job.fit)
             try:
-                line = reframe_video(job.info.path, maps_dir, cut, options,
+                line = reframe_video(job.info, maps_dir, cut, options,
                                      path_json if PATH_JSON in job.wanted else None,
                                      debug if DEBUG in job.wanted else None, scenes)
             except InputError as error:   # the overlay and maps made stay on the page

@@ -89,6 +89,7 @@ class RunOptions:
     compile: str = "none"
     workers: int = DEFAULT_WORKERS
     audio_ablation: str = "none"
+    strict_media: bool = False
 
 
 def backend_name(backend: str | None, onnx: str | None) -> str:
@@ -119,7 +120,8 @@ def make_settings(run: RunOptions, backend: str = "torch") -> Settings:
         batch_size = GPU_BATCH_SIZE if chosen.type == "cuda" else 2 if run.precision == "fp32" else 1
     if batch_size < 1 or run.workers < 1:
         raise InputError(f"--batch_size and --workers must be at least 1, got {batch_size} and {run.workers}")
-    settings = Settings(batch_size, chosen, run.precision, run.exact, run.compile, run.audio_ablation, run.workers)
+    settings = Settings(batch_size, chosen, run.precision, run.exact, run.compile, run.audio_ablation, run.workers,
+                        run.strict_media)
     if backend in GRAPH_RUNTIMES:
         check_graph_settings(backend, settings)
     return settings

@@ -23,6 +23,7 @@ class Settings:
     compile: str = "none"               # torch.compile mode: none, default, max-autotune, reduce-overhead (CUDA graphs)
     audio_ablation: str = "none"        # none | silence | shuffle: what an audio-visual model hears
     workers: int = 2                    # threads that decode and resize frames, and threads that write maps
+    strict_media: bool = False          # refuse a damaged video instead of mapping what decodes
 
 
 class Backend(Protocol):

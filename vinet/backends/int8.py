@@ -83,6 +83,8 @@ def video_windows(path: Path, entry: ModelEntry, indices: list[int]) -> list[lis
         return [frames.clips([windows[j]]) + ([sound.batch([j])] if sound else []) for j in indices]
     finally:
         frames.close()
+        if video.damage:
+            log.warning("%s", video.damage.line())
 
 
 def calibration_windows(entry: ModelEntry, videos: list[Path], count: int) -> list[list[torch.Tensor]]:

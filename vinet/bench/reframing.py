@@ -154,7 +154,7 @@ def reframe_report(tmp: Path, rounds: int, seconds: float = 10.0, fps: float = 2
     times = []
     for round_index in range(rounds):
         start = time.perf_counter()
-        reframe_video(video, maps, tmp / f"reframed{round_index}.mp4", ReframeOptions("9:16"))
+        reframe_video(probe_video(video), maps, tmp / f"reframed{round_index}.mp4", ReframeOptions("9:16"))
         times.append(time.perf_counter() - start)
         print(f"round {round_index + 1}: reframing {seconds:g} s of 1280x720: {times[-1]:.2f} s", flush=True)
     agreement = agreement_rows(tmp / "agreement")

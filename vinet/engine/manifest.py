@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+from damage import Damage
 from layouts import IMAGE_SUFFIXES
 from utils import (
     VERSION,
@@ -112,3 +113,10 @@ def claim_output_folder(folder: Path, provenance: dict, wanted: set[int] | None 
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(manifest_path(folder), json.dumps({**provenance, "frames": frames}, indent=1).encode())
 
+
+def record_damage(folder: Path, damage: Damage) -> None:
+    """Add to a folder's manifest what of its video could not be decoded: the frames without a map and why, the
+    spans of sound made silence, the frames whose windows heard them."""
+    path = manifest_path(folder)
+    document = json.loads(path.read_text())
+    atomic_write_bytes(path, json.dumps({**document, "damage": damage.record()}, indent=1).encode())

@@ -1,6 +1,7 @@
 """A model ready to run (its registry entry, the backend that runs it, the engine's settings) and its maps of a
 video's frames, batch by batch, in memory."""
 import functools
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,8 @@ from utils import postprocess_map
 from vinet.backends import Backend, Settings
 from vinet.engine.sources import Video, open_source
 from vinet.engine.stream import FrameStream, SoundWindows, clip_windows, model_inputs
+
+log = logging.getLogger("vinet")
 
 
 @dataclass
@@ -34,25 +37,30 @@ class Predictor:
     def predict(self, source: str | Path) -> Iterator[tuple[int, np.ndarray]]:
         """Each frame's map of a video file (with its sound for a model that hears) or a folder of frames, in
         order: (index from 0, the 2-D uint8 map at the frame's size, as the scripts write it). A frame that cannot
-        be decoded yields no map."""
+        be decoded yields no map; a damaged file ends with one warning line saying what was lost."""
         video = open_source(source, self.entry.takes_audio)
         for _, maps in video_maps(self, video, video.wanted_frames):
             for index, saliency, size in maps:
                 yield index, postprocess_map(saliency, size)
+        if video.damage:
+            log.warning("%s", video.damage.line())
 
 
 def video_maps(predictor: Predictor, video: Video,
                todo: list[int]) -> Iterator[tuple[list[int], list[tuple[int, np.ndarray, tuple[int, int]]]]]:
     """The model's outputs for frames `todo` of a video, a batch at a time: the batch's frames, and for those
     that could be decoded (index, saliency (h, w) float in [0, 1], the frame's (width, height)). Only
-    the frames the windows of `todo` need are converted; decoding stops when the generator is closed."""
+    the frames the windows of `todo` need are converted; decoding stops when the generator is closed. With the
+    settings' strict_media, damage in the video raises InputError instead."""
     n, entry, settings = video.num_frames, predictor.entry, predictor.settings
     needed = None if len(todo) == n else {i for j in todo for window in clip_windows(entry, j, n) for i in window}
+    video.damage.make_strict(settings.strict_media)   # a caller may have asked it already (reframing)
     sound = SoundWindows(video, entry, settings.audio_ablation) if entry.takes_audio else None
     frames = FrameStream(video, functools.partial(model_inputs, entry), needed, settings)
     try:
         for batch, maps in run_batches(predictor, todo, n, frames, sound):
-            yield batch, [(j, saliency, frames.sizes[j]) for j, saliency in zip(batch, maps) if j not in video.gaps]
+            lost = video.damage.frames
+            yield batch, [(j, saliency, frames.sizes[j]) for j, saliency in zip(batch, maps) if j not in lost]
     finally:
         frames.close()
 

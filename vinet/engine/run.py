@@ -8,19 +8,21 @@ from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
+from media import VideoInfo
 from utils import InputError, postprocess_map, save_map
-from vinet.engine.manifest import check_output_folders, claim_output_folder, maps_provenance
+from vinet.engine.manifest import check_output_folders, claim_output_folder, maps_provenance, record_damage
 from vinet.engine.overlay import write_overlay
 from vinet.engine.predictor import Predictor, video_maps
-from vinet.engine.sources import Video, video_files
+from vinet.engine.sources import Video, video_file
 
 log = logging.getLogger("generate")
 
 
 def predict_video(predictor: Predictor, video: Video, out_dir: Path, writer: "MapWriter", progress: tqdm) -> int:
     """Write the maps of one video's wanted frames that are not on disk yet (its folder's manifest saying what
-    makes them); returns how many were written."""
+    makes them, and what of the video could not be decoded); returns how many were written."""
     claim_output_folder(out_dir, maps_provenance(predictor, video), video.wanted)
     todo = [j for j in video.wanted_frames if not (out_dir / video.frame_names[j]).is_file()]
     if not todo:
@@ -32,22 +34,9 @@ def predict_video(predictor: Predictor, video: Video, out_dir: Path, writer: "Ma
             for j, saliency, size in maps:
                 writer.submit(saliency, size, out_dir / video.frame_names[j])
             progress.update(len(batch))
-    if video.gaps:
-        raise InputError(f"{video.source}: frames {frame_ranges(video.gaps)} could not be decoded (corrupt data): no "
-                         f"maps for them, the other {video.num_frames - len(video.gaps)} are written; repair or "
-                         "re-encode the file")
+    if video.damage:
+        record_damage(out_dir, video.damage)
     return len(todo)
-
-
-def frame_ranges(indices: list[int]) -> str:
-    """Frame numbers (from 1) as ranges: '4, 10-12'."""
-    ranges, numbers = [], sorted(i + 1 for i in indices)
-    for number in numbers:
-        if ranges and number == ranges[-1][1] + 1:
-            ranges[-1][1] = number
-        else:
-            ranges.append([number, number])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
 def write_map(saliency: np.ndarray, size: tuple[int, int], path: Path) -> None:
@@ -91,14 +80,16 @@ class MapWriter:
 
 
 def predict_all(predictor: Predictor, videos: list[Video], save_path: str | Path,
-                overwrite: bool = False) -> dict[str, str]:
-    """Run every video, logging one line per bad one and going on; returns {video name: cause} of failures.
-    InputError before any work when a video's folder holds maps made otherwise (check_output_folders)."""
+                overwrite: bool = False, report: bool = True) -> dict[str, str]:
+    """Run every video, going on past a bad one; with `report`, one error line per bad video and one warning line
+    per damaged one (else the caller reports them); returns {video name: cause} of failures. InputError before any
+    work when a video's folder holds maps made otherwise (check_output_folders)."""
     check_output_folders(predictor, videos, Path(save_path), overwrite)
     failures = {}
     settings = predictor.settings
     writer = MapWriter(settings.workers, limit=4 * settings.batch_size + 8)
-    with writer, tqdm(total=sum(len(v.wanted_frames) for v in videos), unit="frame", dynamic_ncols=True) as progress:
+    with writer, logging_redirect_tqdm(), \
+            tqdm(total=sum(len(v.wanted_frames) for v in videos), unit="frame", dynamic_ncols=True) as progress:
         for video in videos:
             progress.set_description(video.name)
             try:
@@ -107,30 +98,34 @@ def predict_all(predictor: Predictor, videos: list[Video], save_path: str | Path
                 finally:
                     writer.drain()   # a video's maps are on disk (or its failure known) before the next starts
                 progress.update(len(video.wanted_frames) - written)
+                if report and video.damage:
+                    log.warning("%s", video.damage.line())
             except InputError as error:
-                log.error("%s", error)
+                if report:
+                    log.error("%s", error)
                 failures[video.name] = str(error)
     return failures
 
 
-def maps_of_video(path: str | Path, save_path: str | Path, predictor: Predictor,
+def maps_of_video(info: VideoInfo, save_path: str | Path, predictor: Predictor,
                   overwrite: bool = False, frames: set[int] | None = None) -> Path:
-    """The maps of one video file (with its sound when the model hears), of `frames` only when given (the model
-    runs on their windows alone), in save_path/<stem>; that folder. InputError when the folder holds maps made
-    otherwise, unless `overwrite`."""
-    video = video_files([str(path)], predictor.entry.takes_audio)[0]
+    """The maps of one video file (its probe: what its decoding finds damaged is noted there, for the caller to
+    report; with its sound when the model hears), of `frames` only when given (the model runs on their windows
+    alone), in save_path/<stem>; that folder. InputError when the folder holds maps made otherwise, unless
+    `overwrite`."""
+    video = video_file(info.path, predictor.entry.takes_audio, info=info)
     video.wanted = frames
-    failures = predict_all(predictor, [video], save_path, overwrite)
+    failures = predict_all(predictor, [video], save_path, overwrite, report=False)
     if failures:
         raise InputError(failures[video.name])
     return Path(save_path) / video.name
 
 
-def check_maps_of_video(path: str | Path, save_path: str | Path, predictor: Predictor,
+def check_maps_of_video(info: VideoInfo, save_path: str | Path, predictor: Predictor,
                         overwrite: bool = False) -> None:
     """Before any work: InputError when save_path/<stem> holds maps of this video made otherwise (maps_of_video
     refuses them too, later), unless `overwrite`."""
-    video = video_files([str(path)], predictor.entry.takes_audio)[0]
+    video = video_file(info.path, predictor.entry.takes_audio, info=info)
     check_output_folders(predictor, [video], Path(save_path), overwrite)
 
 
@@ -157,7 +152,9 @@ def finish(videos: list[Video], failures: dict[str, str], save_path: str | Path,
         write_overlay(video, Path(save_path) / video.name, target)
         log.info("overlay: %s", target)
     for video in done:
-        log.info("maps: %s (%d frames)", Path(save_path) / video.name, video.num_frames)
+        missing = f" of {video.num_frames}, {len(video.damage.frames)} undecodable" if video.damage.frames else ""
+        log.info("maps: %s (%d frames%s)", Path(save_path) / video.name, video.num_frames - len(video.damage.frames),
+                 missing)
     if failures:
         log.error("%d of %d videos failed: %s", len(failures), len(videos),
                   ", ".join(f"{name} ({cause})" for name, cause in failures.items()))

@@ -4,16 +4,17 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 from PIL import Image
 
+from damage import Damage
 from dataloader import read_image
 from layouts import VALIDATION, list_audio_visual_videos, list_frame_folder_videos, list_frames
-from media import Audio, decode_audio, frames_by_index, load_wav, probe_video
+from media import Audio, VideoInfo, decode_audio, frames_by_index, held_frames, load_wav, probe_video
 from utils import (
     AUDIO_RATE,
     InputError,
@@ -23,8 +24,8 @@ from utils import (
 @dataclass
 class Video:
     """One video: where its frames come from, the file name of each frame's map, and its sound (decoded
-    when the video's turn comes). `gaps` fills, while its frames are read, with those that could not be
-    decoded (they get no map). `wanted` limits the maps made to some frames (None: every frame)."""
+    when the video's turn comes). `damage` fills, while its frames and sound are read, with what could not be
+    decoded (those frames get no map). `wanted` limits the maps made to some frames (None: every frame)."""
 
     name: str
     frame_names: list[str]
@@ -33,8 +34,12 @@ class Video:
     fps: float | None = None
     frame_times: np.ndarray | None = None
     load_audio: Callable[[], Audio | None] | None = None
-    gaps: list[int] = field(default_factory=list)
+    damage: Damage | None = None
     wanted: set[int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.damage is None:
+            self.damage = Damage(Path(self.source or self.name), self.num_frames)
 
     @property
     def num_frames(self) -> int:
@@ -71,30 +76,25 @@ def audio_visual_layout_videos(root: str | Path, dataset: str, split: int, with_
     return videos
 
 
-def video_file(path: str | Path, with_audio: bool = False, name: str | None = None) -> Video:
+def video_file(path: str | Path, with_audio: bool = False, name: str | None = None,
+               info: VideoInfo | None = None) -> Video:
     """A video file decoded with PyAV (upright: media applies its rotation and pixel aspect), named `name` (default
-    its stem); maps named 00001.png, ...; audio resampled to SoundNet's rate. A frame that cannot be decoded is
-    replaced by the last one that could (gray before any) and noted in gaps."""
-    info = probe_video(path)
+    its stem); maps named 00001.png, ... by each frame's place in the video; audio resampled to SoundNet's rate. A
+    frame that cannot be decoded gets no map, and the windows that hold it take the nearest frame that could
+    (noted in the damage of `info`, the file's probe, made here when not given)."""
+    info = info or probe_video(path)
     if with_audio and not info.has_audio:
         raise InputError(f"{info.path} has no audio track: an audio-visual model needs sound; run with "
                          "--use_sound False (or --model vinet) for ViNet")
     names = [f"{i:05d}.png" for i in range(1, info.num_frames + 1)]
     audio = functools.partial(decode_audio, info.path, rate=AUDIO_RATE) if with_audio else None
-    video = Video(name or info.path.stem, names, lambda: None, source=info.path, fps=info.fps,
-                  frame_times=info.frame_times, load_audio=audio)
 
     def loaders() -> Iterator[Callable[[], Image.Image]]:
-        last = functools.partial(Image.new, "RGB", info.size, (128, 128, 128))
-        for index, frame in enumerate(frames_by_index(info)):
-            if frame is None:
-                video.gaps.append(index)
-            else:
-                last = converted_once(frame)
-            yield last
+        frames = (None if frame is None else converted_once(frame) for frame in frames_by_index(info))
+        return held_frames(frames, info.path, nearest=True)
 
-    video.frame_loaders = loaders
-    return video
+    return Video(name or info.path.stem, names, loaders, source=info.path, fps=info.fps,
+                 frame_times=info.frame_times, load_audio=audio, damage=info.damage)
 
 
 def converted_once(frame: av.VideoFrame) -> Callable[[], Image.Image]:

@@ -133,7 +133,8 @@ class FrameStream:
 
 
 class SoundWindows:
-    """The SoundNet input of each window of a video, after the audio ablation."""
+    """The SoundNet input of each window of a video, after the audio ablation. Sound that did not decode, or that
+    the track lacks at its end, is silence: noted in the video's damage with the frames whose windows hear it."""
 
     def __init__(self, video: Video, entry: ModelEntry, ablation: str):
         self.audio = video.load_audio() if video.load_audio else None
@@ -147,12 +148,36 @@ class SoundWindows:
         # "shuffle" gives each clip the sound of another moment of the same video
         n = video.num_frames
         self.sound_of = np.random.default_rng(0).permutation(n) if ablation == "shuffle" else np.arange(n)
+        self._note_silence()
+
+    def _note_silence(self) -> None:
+        """Add the spans of silence (undecodable, or missing at the track's end) to the video's damage, and the
+        frames whose windows' sound touches them."""
+        video, audio = self.video, self.audio
+        spans = [(a, b, "undecodable") for a, b in audio.gaps]
+        video_end = float(video.frame_times[-1]) + 1.0 / video.fps
+        if video_end - audio.end_time > 1.0 / video.fps:   # shorter by more than a frame: the track ends early
+            spans.append((audio.end_time, video_end, "missing"))
+        if not spans:
+            return
+        (starts, ends), n, length = self.windows, video.num_frames, self.entry.window.length
+        firsts = [self._first_heard(int(self.sound_of[j])) for j in range(n)]
+        heard = [(audio.start_time + starts[first] / audio.rate,
+                  audio.start_time + (ends[min(first + length - 1, n - 1)] + 1) / audio.rate) for first in firsts]
+        video.damage.hearing_silence.update(j for j, (a, b) in enumerate(heard)
+                                            if any(a < end and start < b for start, end, _ in spans))
+        for span in spans:
+            video.damage.add_sound(*span)
 
     def batch(self, indices: list[int]) -> torch.Tensor:
         """(B, 1, L, 1) SoundNet inputs of the windows of frames `indices`."""
-        rule, n = self.entry.window, self.video.num_frames
-        audio = torch.stack([clip_audio(self.audio, *self.windows, min(rule.frames(j, n)), rule.length,
+        rule = self.entry.window
+        audio = torch.stack([clip_audio(self.audio, *self.windows, self._first_heard(j), rule.length,
                                         self.buffer_length, reverse=rule.reversed(j))
                              for j in (int(self.sound_of[i]) for i in indices)])
         return audio.zero_() if self.ablation == "silence" else audio
+
+    def _first_heard(self, index: int) -> int:
+        """The first frame whose sound the window of frame `index` hears."""
+        return min(self.entry.window.frames(index, self.video.num_frames))
 

@@ -22,20 +22,23 @@ def predict_maps(info: VideoInfo, frames: list[int], save_path: Path, predictor:
     """The maps of `frames` (the model runs on their windows alone), by the engine into save_path; their folder
     (its manifest records the frames when they are not all: engine.manifest.claim_output_folder)."""
     wanted = None if len(frames) == info.num_frames else set(frames)
-    return maps_of_video(info.path, save_path, predictor, overwrite, frames=wanted)
+    return maps_of_video(info, save_path, predictor, overwrite, frames=wanted)
 
 
 def reframe(video: str | Path, output: str | Path, options: ReframeOptions, maps: str | Path | None = None,
             model: tuple[ModelOptions, RunOptions] | None = None, save_path: str | Path | None = None,
-            overwrite: bool = False, path_json: str | Path | None = None, debug: str | Path | None = None) -> str:
+            overwrite: bool = False, path_json: str | Path | None = None, debug: str | Path | None = None,
+            strict_media: bool = False) -> str:
     """Cut `video` to the options' shape into `output`, along `maps` (a folder of maps) or the maps of `model` (its
     options) on the analysed frames, kept in save_path when given; the one-line summary. Bad input (InputError) is
-    refused before any work."""
+    refused before any work. A damaged video is cut from what decodes, with one warning line saying what was lost
+    (`strict_media`: refused)."""
     info = probe_video(video)
+    info.damage.make_strict(strict_media)
     output_size(info.size, options.aspect, options.width, options.height)
     predictor = None if maps else load_predictor(*model)
     if predictor and save_path:   # maps made otherwise are refused before the scene pass, not after it
-        check_maps_of_video(info.path, save_path, predictor, overwrite)
+        check_maps_of_video(info, save_path, predictor, overwrite)
     started = time.perf_counter()
     scenes = find_scenes(info, options)
     log.info("scenes: %d in %.1f s", len(scenes), time.perf_counter() - started)
@@ -47,7 +50,9 @@ def reframe(video: str | Path, output: str | Path, options: ReframeOptions, maps
             log.info("model: %d of %d frames analysed in %.1f s", len(frames), info.num_frames,
                      time.perf_counter() - started)
         started = time.perf_counter()
-        line = reframe_video(info.path, maps_dir, Path(output), options, path_json and Path(path_json),
+        line = reframe_video(info, maps_dir, Path(output), options, path_json and Path(path_json),
                              debug and Path(debug), scenes)
         log.info("reframing: %.1f s", time.perf_counter() - started)
+    if info.damage:
+        log.warning("%s", info.damage.line())
     return line

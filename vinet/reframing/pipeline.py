@@ -4,7 +4,7 @@ import logging
 from contextlib import ExitStack
 from pathlib import Path
 
-from media import probe_video
+from media import VideoInfo
 from utils import atomic_path
 from vinet.reframing.geometry import output_size
 from vinet.reframing.options import ReframeOptions
@@ -17,12 +17,11 @@ from vinet.reframing.scenes import Scene, find_scenes
 log = logging.getLogger("reframe")   # reframe.py's: its records read as before the library moved out of it
 
 
-def reframe_video(video: Path, maps_dir: Path, output: Path, options: ReframeOptions, path_json: Path | None = None,
-                  debug: Path | None = None, scenes: list[Scene] | None = None) -> str:
-    """Cut `video` to the options' shape along its maps (maps_dir: one per frame, or a sampled run's) into
-    `output`, with the path JSON and the debug video when asked; the one-line summary. `scenes` (find_scenes)
-    spares the scene pass when known. InputError for bad input."""
-    info = probe_video(video)
+def reframe_video(info: VideoInfo, maps_dir: Path, output: Path, options: ReframeOptions,
+                  path_json: Path | None = None, debug: Path | None = None, scenes: list[Scene] | None = None) -> str:
+    """Cut a video (its probe: media.probe_video) to the options' shape along its maps (maps_dir: one per frame, or
+    a sampled run's) into `output`, with the path JSON and the debug video when asked; the one-line summary.
+    `scenes` (find_scenes) spares the scene pass when known. InputError for bad input."""
     output_size(info.size, options.aspect, options.width, options.height)
     maps = list_maps(maps_dir, info)
     if len(maps) < info.num_frames:

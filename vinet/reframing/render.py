@@ -10,8 +10,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from media import VideoInfo, VideoWriter, frames_by_index, heatmap_blend, read_gray
-from utils import InputError
+from media import VideoInfo, VideoWriter, frames_by_index, heatmap_blend, held_frames, read_gray
 from vinet.reframing.geometry import Box
 from vinet.reframing.options import PAD_BLUR_SIGMA, PAD_BLUR_WIDTH, PAD_BRIGHTNESS
 from vinet.reframing.plan import ScenePlan, VideoPlan
@@ -89,22 +88,18 @@ def nearest_maps(maps: dict[int, Path], num_frames: int) -> list[Path]:
 
 def write_videos(info: VideoInfo, plan: VideoPlan, maps: dict[int, Path], output_path: Path,
                  debug_path: Path | None, crf: int, preset: str) -> None:
-    """Decode the source once; write the reframed video (and the debug video) through media.VideoWriter."""
+    """Decode the source once; write the reframed video (and the debug video) through media.VideoWriter, every
+    frame of the source's timing: one that cannot be decoded shows the last one that could."""
     with ExitStack() as stack:
         output = stack.enter_context(VideoWriter(output_path, plan.size, source=info, crf=crf, preset=preset))
         debug = stack.enter_context(VideoWriter(debug_path, info.size, source=info, crf=crf, preset=preset)) \
             if debug_path else None
         heatmaps = nearest_maps(maps, info.num_frames) if debug else []
-        count = 0
-        frames = tqdm(frames_by_index(info), total=info.num_frames, desc="reframe", unit="frame", dynamic_ncols=True)
-        for index, frame in enumerate(frames):
-            if frame is None:   # undecodable: left out, as in the maps
-                continue
-            count += 1
+        frames = tqdm(held_frames(frames_by_index(info), info.path), total=info.num_frames, desc="reframe",
+                      unit="frame", dynamic_ncols=True)
+        for index, frame in enumerate(frames):   # an undecodable frame shows the last one that decoded
             scene = plan.at(index)
             output.write(output_picture(frame, scene, index, plan.size), index)
             if debug:
                 label = f"scene {int(plan.scene_of[index])} {scene.mode} {scene.fit}"
                 debug.write(debug_picture(frame, heatmaps[index], scene.box(index), label), index)
-        if count != info.num_frames:
-            raise InputError(f"{info.path}: decoded {count} of {info.num_frames} frames; the file may be truncated")

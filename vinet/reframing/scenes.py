@@ -13,8 +13,7 @@ import numpy as np
 from scenedetect import ContentDetector, FrameTimecode
 from tqdm import tqdm
 
-from media import VideoInfo, frames_by_index
-from utils import InputError
+from media import VideoInfo, frames_by_index, held_frames
 from vinet.reframing.geometry import Box
 from vinet.reframing.options import BAR_LUMA, BAR_MIN_SHARE, DETECT_WIDTH, PICTURE_MIN_SHARE, ReframeOptions
 
@@ -74,17 +73,13 @@ def detect_scenes(info: VideoInfo, threshold: float, min_scene_len: float) -> li
     height = max(2, round(info.size[1] * width / info.size[0]))
     rate = Fraction(info.fps).limit_denominator(100000)
     cuts, borders = [], []
-    frames = tqdm(frames_by_index(info), total=info.num_frames, desc="scenes", unit="frame", dynamic_ncols=True)
-    for frame in frames:   # upright, as a player shows them (media.frames_by_index)
-        if frame is None:
-            break
+    frames = tqdm(held_frames(frames_by_index(info), info.path), total=info.num_frames, desc="scenes", unit="frame",
+                  dynamic_ncols=True)
+    for frame in frames:   # upright, as a player shows them; an undecodable frame shows the last that decoded
         cuts += detector.process_frame(FrameTimecode(len(borders), rate),
                                        frame.to_ndarray(width=width, height=height, format="bgr24"))
         borders.append(dark_borders(luma(frame)))
     cuts += detector.post_process(FrameTimecode(max(len(borders) - 1, 0), rate))
-    if len(borders) != info.num_frames:
-        raise InputError(f"{info.path}: decoded {len(borders)} of {info.num_frames} frames; the file may be "
-                         "truncated")
     starts = sorted({0, *(cut.frame_num for cut in cuts if 0 < cut.frame_num < info.num_frames)})
     ends = [*starts[1:], info.num_frames]
     return [Scene(first, end - 1, scene_picture(np.array(borders[first:end]), info.size))
