@@ -130,6 +130,9 @@ def decode_audio(path: str | Path, rate: int | None = None) -> Audio | None:
         if not container.streams.audio:
             return None
         stream = container.streams.audio[0]
+        if stream.codec_context is None:   # a damaged header named no codec: nothing of it decodes
+            raise InputError(f"no sound in {path}: its audio track names no codec this FFmpeg knows; repair or "
+                             "re-encode it, or map its pictures alone with a ViNet model (--use_sound False)")
         out_rate = rate or stream.rate
         chunks: list[np.ndarray] = []
         resampler, start_time, written, gaps = None, None, 0, []
@@ -153,7 +156,7 @@ def decode_audio(path: str | Path, rate: int | None = None) -> Audio | None:
         if resampler is not None:
             _resampled(resampler, None, chunks)
     if not chunks:
-        raise InputError(f"cannot decode the sound of {path}: none of its audio packets decodes; repair or re-encode "
+        raise InputError(f"no sound in {path}: its audio track is empty or none of it decodes; repair or re-encode "
                          "it, or map its pictures alone with a ViNet model (--use_sound False)")
     samples = np.concatenate(chunks)
     samples = samples.astype(np.float32, copy=False)
@@ -255,12 +258,15 @@ def probe_video(path: str | Path) -> VideoInfo:
         if not container.streams.video:
             raise InputError(f"{path} has no video track")
         stream = container.streams.video[0]
+        if stream.codec_context is None:
+            raise InputError(f"cannot read {path}: its video track names no codec this FFmpeg knows; the file is "
+                             "damaged or needs another decoder")
         pts = sorted({p.pts for p in readable_packets(container, stream) if p.pts is not None})
         listed = stream.frames   # as the header says: more than can be read when the file is cut
         rate = stream.average_rate or stream.guessed_rate
         coded = (stream.codec_context.width, stream.codec_context.height)
         time_base = stream.time_base
-        has_audio = bool(container.streams.audio)
+        has_audio = bool(container.streams.audio) and container.streams.audio[0].codec_context is not None
     with open_media(path) as container:
         rotation, sample_aspect = picture_facts(container)
     if not pts or not coded[0] or not coded[1]:

@@ -128,8 +128,8 @@ def make_corpus(folder: Path) -> dict[str, Path]:
 
 def decoded_frames(path: Path) -> tuple[list[int], int, int]:
     """What a player shows, by PyAV packet by packet, skipping what does not decode: the frames decoded (numbered
-    by their timestamps at the corpus's constant rate), the frames up to the last that can be read, and how many
-    the header lists (0 when it does not say)."""
+    by their timestamps at the corpus's constant rate, from the first readable packet's), the frames up to the
+    last that can be read, and how many the header lists (0 when it does not say)."""
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError:
@@ -148,7 +148,9 @@ def decoded_frames(path: Path) -> tuple[list[int], int, int]:
         listed, seconds = stream.frames, float(stream.time_base)
     if not pts:
         return [], 0, listed
-    return sorted({round(p * seconds * FPS) for p in shown}), round(max(pts) * seconds * FPS) + 1, listed
+    first = min(pts)   # frames lost before the first readable packet cannot be counted: numbering starts there
+    return (sorted({round((p - first) * seconds * FPS) for p in shown if p >= first}),
+            round((max(pts) - first) * seconds * FPS) + 1, listed)
 
 
 def sound_decodes(path: Path) -> bool:

@@ -18,10 +18,12 @@ from damaged_media import FPS, FRAMES, decoded_frames, encode, flip, make_corpus
 import generate_result
 import generate_result_audio_visual
 import reframe
+import vinet
 from damage import Damage
 from media import decode_audio, held_frames, probe_video
 from registry import MODELS
 from utils import AUDIO_RATE, InputError
+from vinet.backends.int8 import calibration_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 VINET_S_FLAGS = ["--model", "vinet-s", *SMALL_FLAGS]
@@ -238,7 +240,7 @@ def mutate(data: bytearray, rng: np.random.Generator) -> None:
     """One random damage: bytes flipped at a random rate, a block zeroed or inserted, a cut, the header scrambled."""
     kind, at = rng.integers(5), int(rng.integers(len(data)))
     if kind == 0:
-        flip(data, 0, len(data), float(10 ** rng.uniform(-4, -1.5)), int(rng.integers(1 << 30)))
+        flip(data, 0, len(data), float(10 ** rng.uniform(-5, -2.5)), int(rng.integers(1 << 30)))
     elif kind == 1:
         length = int(rng.integers(16, 8192))
         data[at:at + length] = bytes(len(data[at:at + length]))
@@ -247,7 +249,7 @@ def mutate(data: bytearray, rng: np.random.Generator) -> None:
     elif kind == 3:
         del data[int(len(data) * rng.uniform(0.05, 0.99)):]
     else:
-        flip(data, 0, min(len(data), 4096), 0.01, int(rng.integers(1 << 30)))
+        flip(data, 0, min(len(data), 4096), 0.002, int(rng.integers(1 << 30)))
 
 
 @pytest.mark.slow
@@ -272,3 +274,15 @@ def test_fifty_random_mutations_end_by_themselves_with_the_maps_a_player_shows(t
             check_maps(path, tmp_path / "out" / path.stem)
         else:
             assert path.name in result.stderr.strip().splitlines()[-1], (trial, result.stderr[-2000:])
+
+
+def test_the_api_and_the_calibration_read_a_damaged_file_as_the_scripts_do(corpus, caplog):
+    caplog.set_level(logging.INFO)
+    path = corpus["video_keyframe_zeroed"]
+    predictor = vinet.load(model="vinet-s", untrained=True, frame_size=(32, 64), device="cpu")
+    assert [index for index, _ in predictor.predict(path)] == decoded_frames(path)[0]
+    line = "video_keyframe_zeroed.mp4: 7 of 40 frames undecodable (frames 9-15: no maps)"
+    assert records(caplog, logging.WARNING)[-1] == line
+    caplog.clear()
+    windows = calibration_windows(MODELS["vinet-s"].configured((32, 64)), [path], 4)
+    assert len(windows) == 4 and records(caplog, logging.WARNING) == [line]
