@@ -140,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         entry, model, checkpoint = chosen_model(args)
         props = export_model(model, entry, output, checkpoint, args.batch, args.precision, args.opset, calibration)
         if calibration:
-            log.info("int8: CC %s with fp32's maps on %s held-out windows, by the precision of the float layers "
-                     "(calibrated by %s)", props["int8_cc_vs_fp32"], props["int8_held_out_windows"],
-                     props["int8_calibration"])
+            log.info("int8: CC %s with fp32's maps on %s held-out windows of the calibration footage, by the "
+                     "precision of the float layers (calibrated by %s)", props["int8_cc_vs_fp32"],
+                     props["int8_held_out_windows"], props["int8_calibration"])
         if args.verify:
             log.info("onnxruntime vs PyTorch: max |difference| %.2g", largest_difference(model, entry, output,
                                                                                           args.batch))

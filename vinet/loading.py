@@ -164,9 +164,10 @@ def onnx_predictor(path: str | Path, settings: Settings, backend: str = "onnxrun
              meta["precision"], backend)
     if "int8_cc_vs_fp32" in meta:
         scores = json.loads(meta["int8_cc_vs_fp32"])
-        log.info("int8 file: CC %s with fp32's maps on %s held-out windows, float layers in %s (calibrated by %s)",
-                 scores.get(settings.precision, scores), meta["int8_held_out_windows"], settings.precision,
-                 meta["int8_calibration"])
+        log.info("int8 file: CC %s with fp32's maps on %s held-out windows of its calibration footage, float layers "
+                 "in %s (calibrated by %s); on other footage it can be lower: calibrate on footage like yours "
+                 "(export.py --int8 --calibrate VIDEO ...)", scores.get(settings.precision, scores),
+                 meta["int8_held_out_windows"], settings.precision, meta["int8_calibration"])
     return Predictor(runner.entry, runner, settings, {"backend": backend, "weights": [file_identity(path)],
                                                       "file_precision": meta["precision"]})
 

@@ -147,6 +147,7 @@ def quantized_proto(model: nn.Module, entry: ModelEntry, proto: "onnx.ModelProto
                          "run fp32 or bf16")
     return quantized, {
         "precision": "int8", "int8_cc_vs_fp32": json.dumps(scores), "int8_held_out_windows": str(len(held_out)),
-        "int8_check": "mean CC of the maps with the PyTorch fp32 model's on the held-out windows, run by OpenVINO "
+        "int8_check": "mean CC of the maps with the PyTorch fp32 model's on the held-out windows of the calibration "
+                      "footage (int8_calibration; other footage can score lower), run by OpenVINO "
                       f"{importlib.metadata.version('openvino')} with the float layers in each precision",
         "int8_calibration": f"NNCF {importlib.metadata.version('nncf')} on {len(fitted)} windows of {source}"}
