@@ -209,11 +209,6 @@ class VideoInfo:
     def num_frames(self) -> int:
         return len(self.frame_times)
 
-    @property
-    def duration(self) -> float:
-        """Seconds from the first frame to the end of the last (a frame lasts 1 / fps)."""
-        return float(self.frame_times[-1] - self.frame_times[0]) + 1.0 / self.fps
-
 
 def display_geometry(coded: tuple[int, int], sample_aspect: Fraction | None,
                      rotation: int) -> tuple[tuple[int, int], tuple[int, int] | None]:
