@@ -60,7 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="--processes: interleaved rounds (the best counts)")
     parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=None, metavar="NAME",
                         help="--processes: the backends timed beside PyTorch fp32 (default: all installed; int8 "
-                             "files are calibrated first with export.py's defaults)")
+                             "files are calibrated first on the workload's frames, each run also timed without its "
+                             "check)")
     parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16", "int8"), default=None, metavar="P",
                         help="--processes: only the runs in these precisions (default: all), beside PyTorch fp32, "
                              "the reference of every CC")

@@ -28,13 +28,13 @@ except ModuleNotFoundError as missing:  # the core install leaves the demo's pac
                      "(pip install -r requirements-demo.txt)\n")
     sys.exit(2)
 
+from synthetic import SAMPLE_VIDEO
 from utils import ArgumentParser, InputError, number_flag
 from vinet.cli import add_frame_size_flag, add_run_flags, run_main, run_options
 from vinet.demo_jobs import ASPECTS, DEFAULT_OUTPUTS, OUTPUTS, Choice, DemoJobs, load_choices
 from vinet.reframing.options import FITS, ReframeOptions
 
 log = logging.getLogger("demo")
-SAMPLE = Path(__file__).resolve().parent / "extras" / "sample.mp4"
 VIDEO_HEIGHT = 300                         # pixels: the page's video players
 
 
@@ -66,7 +66,7 @@ def build_page(jobs: DemoJobs) -> gr.Blocks:
         with gr.Row():
             with gr.Column():
                 video = gr.Video(label="video", sources=["upload"], height=VIDEO_HEIGHT, elem_id="source")
-                gr.Examples([[str(SAMPLE)]], inputs=[video], label="bundled sample (2 s, two discs, one heard)")
+                gr.Examples([[str(SAMPLE_VIDEO)]], inputs=[video], label="bundled sample (2 s, two discs, one heard)")
                 model = gr.Dropdown(list(jobs.choices), value=next(iter(jobs.choices)), label="model (licence)",
                                     elem_id="model")
                 if not all(choice.trained for choice in jobs.choices.values()):
@@ -144,7 +144,7 @@ def serve(args: argparse.Namespace, choices: dict[str, Choice]) -> int:
         page = build_page(DemoJobs(choices, args.max_seconds, Path(work_dir)))
         page.queue(default_concurrency_limit=1)   # one job at a time; the others wait in line
         try:
-            page.launch(server_name=args.host, server_port=args.port, allowed_paths=[str(SAMPLE), work_dir],
+            page.launch(server_name=args.host, server_port=args.port, allowed_paths=[str(SAMPLE_VIDEO), work_dir],
                         max_file_size=args.max_upload, footer_links=["gradio"])
         except OSError as error:
             log.error("error: cannot serve on %s:%d: %s", args.host, args.port, error)

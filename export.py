@@ -8,13 +8,14 @@ the file against PyTorch (the engine runs such files: vinet/backends/, the gener
     python export.py --file_weight ViNet_S.pt --output vinet_s_int8.onnx --int8 --calibrate a.mp4 b.mp4
 
 int8 (--int8, for OpenVINO on CPUs): NNCF's post-training quantization of the fp32 graph, its activation ranges
-calibrated on windows of the --calibrate videos (default: the bundled sample and synthetic scenes; footage like
-what you will run calibrates better), cut as the engine cuts them. One window in four is held out: the int8
-graph's maps on those (OpenVINO, the other layers in fp32 and in bf16 where the CPU has it) are compared with
-the PyTorch fp32 model's; below CC 0.99 (MIN_INT8_CC) nothing is written, else the file holds those CCs in its
-metadata (int8_cc_vs_fp32, with how they were measured) and the engine prints them when it runs it. The file is a
-standard ONNX file with QuantizeLinear / DequantizeLinear pairs: OpenVINO runs it in int8, onnxruntime runs it
-too (slower).
+calibrated on windows of the --calibrate videos (default: natural scenes over scikit-image's photographs and
+synthetic scenes; footage like what you will run calibrates better), cut as the engine cuts them. One window in
+four is held out: the int8 graph's maps on those (OpenVINO, the other layers in fp32 and in bf16 where the CPU has
+it) are compared with the PyTorch fp32 model's; below CC 0.99 (MIN_INT8_CC) nothing is written, else the file
+holds those CCs in its metadata (int8_cc_vs_fp32, with the footage they were measured on) and the engine prints
+them when it runs it. The file is a standard ONNX file with QuantizeLinear / DequantizeLinear pairs that keeps the
+fp32 weights (about the fp32 file's size): runs check their maps against its float path as they go. OpenVINO
+runs it in int8, onnxruntime runs it too (slower).
 
 Inputs `clip` (batch, 3, T, H, W) and, for the audio-visual models, `audio` (batch, 1, L, 1) (ViNet-E: one
 clip per member, `clip_vinet_s` and `clip_vinet_a`, described in meta["members"]); output `saliency`
@@ -55,7 +56,8 @@ import torch.nn as nn
 
 from registry import ModelEntry
 from utils import ArgumentParser, InputError, number_flag
-from vinet.backends.int8 import MIN_INT8_CC, Calibration
+from vinet.backends.base import MIN_INT8_CC
+from vinet.backends.int8 import Calibration
 from vinet.backends.onnx import DEFAULT_OPSET, UNTRAINED, export_model, largest_difference
 from vinet.cli import add_weights_flags, model_options
 from vinet.loading import load_network
@@ -87,8 +89,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              f"--calibrate, written only if its maps reach CC {MIN_INT8_CC} with fp32's on held-out "
                              "windows (pip install -r requirements-openvino.txt)")
     parser.add_argument("--calibrate", default=None, nargs="+", metavar="VIDEO",
-                        help="--int8: the videos to calibrate on (default: the bundled sample and synthetic scenes; "
-                             "footage like what you will run calibrates better)")
+                        help="--int8: the videos to calibrate on (default: natural scenes over scikit-image's "
+                             "photographs and synthetic ones; footage like what you will run calibrates better)")
     parser.add_argument("--calibration_windows", default=Calibration.windows, type=number_flag(int, 4), metavar="N",
                         help="--int8: windows spread over the videos, one in four held out to check (default "
                              f"{Calibration.windows})")

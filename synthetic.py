@@ -5,6 +5,7 @@ and the tests' videos are made of them.
 `python synthetic.py [PATH]` writes the bundled sample video (extras/sample.mp4).
 """
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -83,6 +84,7 @@ class Sample:
 
 
 SAMPLE = Sample()
+SAMPLE_VIDEO = Path(__file__).resolve().parent / "extras" / "sample.mp4"
 
 
 def sample_paths() -> np.ndarray:
@@ -99,8 +101,7 @@ def write_sample(path: str) -> None:
 
 if __name__ == "__main__":
     import sys
-    from pathlib import Path
 
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "extras" / "sample.mp4")
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLE_VIDEO
     write_sample(str(target))
     print(f"wrote {target} ({target.stat().st_size // 1024} KiB)")

@@ -173,6 +173,23 @@ def stages_table(report: dict) -> str:
 
 
 # each table: the report it reads and how it is written
+def int8_study_table(report: dict) -> str:
+    """Each int8 setting's CC with fp32 on the check clip and its speed (extras/int8_study.py)."""
+    header = ["model", "setting", "calibration", "mean CC", "worst CC", "windows under 0.99", "windows/s",
+              "quantizing s"]
+    rows = []
+    for study in report["models"]:
+        for row in study["rows"]:
+            if "failed" in row:
+                rows.append([display(study["model"]), row["how"], row["calibration"], "failed: " + row["failed"],
+                             "", "", "", ""])
+                continue
+            rows.append([display(study["model"]), row["how"], row["calibration"], f"{row['mean_cc']:.4f}",
+                         f"{row['worst_cc']:.4f}", f"{row['under_0_99']}", significant(row["windows_per_s"]),
+                         f"{row['quantize_s']:.0f}"])
+    return markdown_table(header, rows)
+
+
 TABLES: dict[str, tuple[str, Callable[[dict], str]]] = {
     "cpu-generate": ("benchmark_cpu.json", generate_table),
     "cpu-model-alone": ("benchmark_cpu.json", model_only_table),
@@ -188,6 +205,8 @@ TABLES: dict[str, tuple[str, Callable[[dict], str]]] = {
     "cuda-h200-generate": ("benchmark_cuda_h200.json", generate_table),
     "cuda-h200-model-alone": ("benchmark_cuda_h200.json", model_only_table),
     "cuda-h200-facts": ("benchmark_cuda_h200.json", facts_table),
+    "int8-study": ("int8_study_cpu.json", int8_study_table),
+    "int8-check-cpu": ("benchmark_int8_check_cpu.json", processes_table),
 }
 
 

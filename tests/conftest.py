@@ -1,4 +1,5 @@
 """Shared test fixtures: the repository on sys.path, the original's golden reference data, small inputs."""
+import os
 import sys
 from pathlib import Path
 
@@ -36,6 +37,14 @@ def deterministic_weights(model: torch.nn.Module) -> torch.nn.Module:
              for key, value in model.state_dict().items()}
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def vinet_cache(tmp_path_factory) -> Path:
+    """int8's cache (quantized checkpoints, int8 files' float graphs) in the session's folder, not the home's."""
+    folder = tmp_path_factory.mktemp("vinet_cache")
+    os.environ["VINET_CACHE"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from loss import cc
 from registry import MODELS, ModelEntry
 from synthetic import disc_paths, render_frames, soundtrack, write_video
 from utils import audio_buffer_length
-from vinet.backends.int8 import calibration_windows
+from vinet.backends.calibration import calibration_windows
 from vinet.backends.onnx import OnnxBackend, input_names
 from vinet.backends.openvino import OPENVINO_PRECISIONS, openvino_core
 

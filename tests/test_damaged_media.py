@@ -23,7 +23,7 @@ from damage import Damage
 from media import decode_audio, held_frames, probe_video
 from registry import MODELS
 from utils import AUDIO_RATE, InputError
-from vinet.backends.int8 import calibration_windows
+from vinet.backends.calibration import calibration_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 VINET_S_FLAGS = ["--model", "vinet-s", *SMALL_FLAGS]

@@ -52,11 +52,12 @@ def test_export_int8_writes_its_cc_and_the_engine_prints_it(exported, tmp_path, 
     fp32, int8 = exported("vinet"), exported("vinet", "int8")
     meta = int8.onnx_model.metadata
     assert meta["precision"] == "int8" and meta["checkpoint"] == "vinet.pt"
-    assert "6 windows of sample.mp4 and 3 synthetic scenes" in meta["int8_calibration"]
+    assert "6 windows of 3 natural scenes (scikit-image's photographs) and 3 synthetic ones" in meta["int8_calibration"]
     assert min(json.loads(meta["int8_cc_vs_fp32"]).values()) >= 0.99
     assert any(line.startswith("int8: CC {") for line in int8.messages)
     assert int8.messages[-1].startswith(f"wrote {int8.path} (vinet, int8, batch dynamic")
-    assert int8.path.stat().st_size < fp32.path.stat().st_size / 2
+    # the fp32 weights are kept beside their quantization (the float path runs check against): about fp32's size
+    assert fp32.path.stat().st_size < int8.path.stat().st_size < 1.1 * fp32.path.stat().st_size
     write_video(str(tmp_path / "v.mkv"), render_frames(disc_paths(8, 72, 128, seed=2), 72, 128, seed=2), 10.0)
     video = ["--video", str(tmp_path / "v.mkv")]
     run_generate(caplog, *video, "--onnx", str(fp32.path), "--backend", "openvino", "--save_path",

@@ -218,6 +218,14 @@ BAD_FLAGS = [   # (script, flags after the common ones, the one line contains)
                                               "PyTorch's"),
     (G, ["--backend", "onnxruntime", "--precision", "bf16"], "--backend onnxruntime runs a file in the precision it "
                                                              "was exported in"),
+    (G, ["--min_cc", "0.99"], "--min_cc 0.99 refuses the videos whose int8 maps fall below it against the float path: "
+                              "this run has no int8 model it can check"),
+    (G, ["--min_cc", "2"], "argument --min_cc: expected a number from 0 to 1, got '2'"),
+    (G, ["--check_every", "-1"], "argument --check_every: expected a whole number of at least 0, got '-1'"),
+    (G, ["--precision", "int8", "--backend", "torch"], "--precision int8 runs by OpenVINO on the CPU: drop --backend "
+                                                       "torch"),
+    (G, ["--precision", "int8", "--onnx", "m.onnx"], "--precision int8 quantizes a checkpoint: run an int8 file from "
+                                                     "export.py --int8"),
     (GA, ["--split", "0"], "argument --split: expected a whole number from 1 to 3, got '0'"),
     (GA, ["--model", "vinet", "--audio_ablation", "silence"], "--audio_ablation silence changes what an audio-visual"),
     (GA, ["--transformer_in_channel", "x"], "argument --transformer_in_channel: expected a whole number"),

@@ -110,15 +110,26 @@ def add_device_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def add_precision_flag(parser: argparse.ArgumentParser) -> None:
-    """--precision fp32|bf16|fp16."""
-    parser.add_argument("--precision", default=RunOptions.precision, choices=list(PRECISIONS),
+    """--precision fp32|bf16|fp16|int8."""
+    parser.add_argument("--precision", default=RunOptions.precision, choices=[*PRECISIONS, "int8"],
                         help="fp32 (default): the original's maps within one gray level; bf16 (CPUs and GPUs) / "
-                             "fp16 (GPUs only): faster, CC >= 0.99")
+                             "fp16 (GPUs only): faster, CC >= 0.99; int8 (CPUs, OpenVINO): a checkpoint quantized "
+                             "on windows of the videos it runs (cached), checked against fp32 as it runs")
+
+
+def add_int8_check_flags(parser: argparse.ArgumentParser) -> None:
+    """--check_every and --min_cc: how an int8 run checks its maps against the float path."""
+    parser.add_argument("--check_every", default=RunOptions.check_every, type=number_flag(int, 0), metavar="N",
+                        help="int8 runs: also run 1 window in N (at least 2 a video) in fp32 and record the maps' CC "
+                             f"(default {RunOptions.check_every}; 0: no check)")
+    parser.add_argument("--min_cc", default=RunOptions.min_cc, type=number_flag(float, 0, 1), metavar="X",
+                        help="int8 runs: refuse a video (its maps removed, exit 2) whose checked windows fall "
+                             "below CC X with fp32 (default: a warning below 0.99)")
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
     """How a model runs, for every script that runs one: batch, device, precision, backend, compile, exact,
-    workers."""
+    workers, an int8 run's check, damaged media."""
     parser.add_argument("--batch_size", default=RunOptions.batch_size, type=number_flag(int, 1),
                         help=f"windows per forward pass (default: {GPU_BATCH_SIZE} on a GPU; on a CPU 2 in fp32, "
                              "else 1)")
@@ -135,6 +146,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
                         help="the original's kernels too (one window per forward): bit-identical maps, slower")
     parser.add_argument("--workers", default=RunOptions.workers, type=number_flag(int, 1),
                         help="threads that decode frames, and threads that write maps")
+    add_int8_check_flags(parser)
     add_strict_media_flag(parser)
 
 

@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from vinet.backends import (
     graph_backend,
     model_backend,
 )
+from vinet.backends.int8 import FLOAT_PATH, CheckpointInt8, float_layers, float_path
 from vinet.engine.manifest import file_identity
 from vinet.engine.predictor import Predictor
+from vinet.engine.selfcheck import CHECK_EVERY, SelfCheck
 from weights import load_model
 
 log = logging.getLogger("generate")
@@ -90,11 +93,13 @@ class RunOptions:
     workers: int = DEFAULT_WORKERS
     audio_ablation: str = "none"
     strict_media: bool = False
+    check_every: int = CHECK_EVERY      # an int8 run checks 1 window in this many against its float path (0: none)
+    min_cc: float | None = None         # an int8 video below it on a checked window is refused
 
 
-def backend_name(backend: str | None, onnx: str | None) -> str:
-    """--backend as given, else torch, or onnxruntime for an --onnx file."""
-    return backend or ("onnxruntime" if onnx else "torch")
+def backend_name(backend: str | None, onnx: str | None, precision: str = "fp32") -> str:
+    """--backend as given, else torch, or onnxruntime for an --onnx file, or openvino for --precision int8."""
+    return backend or ("openvino" if precision == "int8" else "onnxruntime" if onnx else "torch")
 
 
 def make_settings(run: RunOptions, backend: str = "torch") -> Settings:
@@ -103,6 +108,8 @@ def make_settings(run: RunOptions, backend: str = "torch") -> Settings:
     GPU_BATCH_SIZE on a GPU; on a CPU 2 in fp32 (pairs of windows gain), else 1; OpenVINO's windows at once
     (it runs on the CPU)."""
     device, batch_size = run.device, run.batch_size
+    if run.precision == "int8" and backend != "openvino":
+        raise InputError(f"--precision int8 runs by OpenVINO on the CPU: drop --backend {backend}")
     if backend == "openvino":
         if device not in ("auto", "cpu"):
             raise InputError(f"--backend openvino runs on the CPU here: use --device cpu, not {device}")
@@ -157,7 +164,8 @@ def load_network(choice: ModelOptions, default_model: str = "vinet") -> tuple[Mo
 def onnx_predictor(path: str | Path, settings: Settings, backend: str = "onnxruntime") -> Predictor:
     """An ONNX file written by export.py, with the registry entry its metadata names, run by onnxruntime (CUDA when
     settings.device is a GPU and onnxruntime-gpu is installed; the file fixes the precision) or OpenVINO (float
-    layers in settings.precision); an int8 file's CC with fp32 (export.py --int8) is logged."""
+    layers in settings.precision); an int8 file's CC with fp32 on its calibration footage (export.py --int8) is
+    logged."""
     runner = graph_backend(backend, path, settings)
     meta = runner.metadata
     log.info("model: %s (ONNX file %s, from %s, %s, by %s)", runner.entry.label, path, meta["checkpoint"],
@@ -165,24 +173,62 @@ def onnx_predictor(path: str | Path, settings: Settings, backend: str = "onnxrun
     if "int8_cc_vs_fp32" in meta:
         scores = json.loads(meta["int8_cc_vs_fp32"])
         log.info("int8 file: CC %s with fp32's maps on %s held-out windows of its calibration footage, float layers "
-                 "in %s (calibrated by %s); on other footage it can be lower: calibrate on footage like yours "
-                 "(export.py --int8 --calibrate VIDEO ...)", scores.get(settings.precision, scores),
-                 meta["int8_held_out_windows"], settings.precision, meta["int8_calibration"])
+                 "in %s (calibrated by %s); on other footage it can be lower: the run checks its own maps, and "
+                 "footage like yours calibrates better (export.py --int8 --calibrate VIDEO ...)",
+                 scores.get(settings.precision, scores), meta["int8_held_out_windows"], settings.precision,
+                 meta["int8_calibration"])
     return Predictor(runner.entry, runner, settings, {"backend": backend, "weights": [file_identity(path)],
                                                       "file_precision": meta["precision"]})
 
 
+def self_check(predictor: Predictor, run: RunOptions, float_file: Callable[[], str | Path] | None,
+               layers: str) -> None:
+    """Give an int8 predictor its check against the float path (the fp32 graph in the int8 file `float_file()`
+    names, its layers in the run's float precision `layers`; None: no int8 model, or one that cannot be checked);
+    InputError for --min_cc with nothing to check."""
+    if float_file is not None and run.check_every:
+        predictor.check = SelfCheck(lambda: float_path(float_file(), predictor.entry, layers), layers,
+                                    run.check_every, run.min_cc)
+    if run.min_cc is not None and predictor.check is None:
+        raise InputError(f"--min_cc {run.min_cc} refuses the videos whose int8 maps fall below it against the float "
+                         "path: this run has no int8 model it can check (or --check_every 0): drop it")
+
+
+def int8_file(path: str, predictor: Predictor) -> Callable[[], str] | None:
+    """An int8 file that keeps its fp32 weights (its float path), else None (with a warning for an int8 file
+    without them)."""
+    if predictor.origin["file_precision"] != "int8":
+        return None
+    if FLOAT_PATH not in predictor.backend.metadata:
+        log.warning("%s holds no fp32 weights (an int8 file of an earlier export.py): its maps cannot be checked "
+                    "against the float path; export it again to check them", path)
+        return None
+    return lambda: path
+
+
 def load_predictor(choice: ModelOptions, run: RunOptions, default_model: str = "vinet") -> Predictor:
-    """The predictor the options describe: the settings, then an ONNX file's runner or a model's backend."""
+    """The predictor the options describe: the settings, then an ONNX file's runner or a model's backend (a
+    checkpoint in int8: quantized on the first videos it is given), an int8 model's check."""
     choice.check(default_model)
-    backend = backend_name(run.backend, choice.onnx)
+    backend = backend_name(run.backend, choice.onnx, run.precision)
     settings = make_settings(run, backend)
     if choice.onnx:
+        if run.precision == "int8":
+            raise InputError("--precision int8 quantizes a checkpoint: run an int8 file from export.py --int8 with "
+                             "--precision fp32 or bf16 (its float layers)")
         predictor = onnx_predictor(choice.onnx, settings, backend)
+        float_file = int8_file(choice.onnx, predictor)
     else:
         entry, model, origin = load_network(choice, default_model)
-        predictor = Predictor(entry, model_backend(backend, model, entry, settings), settings,
-                              {"backend": backend, **origin})
+        origin = {"backend": backend, **origin}
+        if run.precision == "int8":
+            int8 = CheckpointInt8(model, entry, origin)
+            predictor = Predictor(entry, int8, settings, origin, calibrate=int8.calibrate)
+            float_file = lambda: int8.file   # noqa: E731 (known once calibrated)
+        else:
+            predictor, float_file = Predictor(entry, model_backend(backend, model, entry, settings), settings,
+                                              origin), None
+    self_check(predictor, run, float_file, float_layers() if run.precision == "int8" else run.precision)
     if settings.audio_ablation != "none" and not predictor.entry.takes_audio:
         raise InputError(f"--audio_ablation {settings.audio_ablation} changes what an audio-visual model hears; "
                          f"{predictor.entry.label} hears nothing: drop it")

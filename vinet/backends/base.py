@@ -10,6 +10,7 @@ BACKENDS = ("torch", "onnxruntime", "openvino")       # --backend choices
 GRAPH_RUNTIMES = ("onnxruntime", "openvino")          # those that run ONNX graphs
 ONNX_REQUIREMENTS = "requirements-onnx.txt"
 OPENVINO_REQUIREMENTS = "requirements-openvino.txt"
+MIN_INT8_CC = 0.99          # an int8 model's maps keep at least this CC with fp32's (else a refusal or a warning)
 
 
 @dataclass

@@ -31,35 +31,36 @@ def input_shape(shape: "openvino.PartialShape") -> tuple:
     return tuple(dim.get_length() if dim.is_static else "?" for dim in shape)
 
 
-def openvino_config(core: "openvino.Core", precision: str) -> dict[str, str]:
+def openvino_config(core: "openvino.Core", precision: str, streams: int = OPENVINO_STREAMS) -> dict[str, str]:
     """OpenVINO's compile options for --precision on the CPU: its float layers in that precision (OpenVINO would
-    pick bf16 by itself on a bf16 CPU), OPENVINO_STREAMS windows at once; InputError when the CPU lacks it."""
+    pick bf16 by itself on a bf16 CPU), `streams` windows at once; InputError when the CPU lacks it."""
     hint, capability = OPENVINO_PRECISIONS[precision]
     capabilities = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     if capability not in capabilities:
         raise InputError(f"--precision {precision}: this CPU has no {capability} for OpenVINO (it has "
                          f"{', '.join(capabilities)}); use --precision fp32")
-    return {"INFERENCE_PRECISION_HINT": hint, "NUM_STREAMS": str(OPENVINO_STREAMS)}
+    return {"INFERENCE_PRECISION_HINT": hint, "NUM_STREAMS": str(streams)}
 
 
 class OpenVinoBackend(GraphBackend):
     """An exported file (or ONNX bytes, with their `entry`) run by OpenVINO on the CPU: float layers in
     `precision`, an int8 file's quantized layers in int8 (export.py --int8); a batch's windows run one per
-    request, OPENVINO_STREAMS at once."""
+    request, `streams` at once (1: each window on all the cores)."""
 
     chunk = 1
 
-    def __init__(self, source: str | Path | bytes, precision: str = "fp32", entry: ModelEntry | None = None):
+    def __init__(self, source: str | Path | bytes, precision: str = "fp32", entry: ModelEntry | None = None,
+                 streams: int = OPENVINO_STREAMS):
         openvino = require("openvino", OPENVINO_REQUIREMENTS)
         check_source(source)
         core = openvino.Core()
         model = core.read_model(io.BytesIO(source) if isinstance(source, bytes) else str(source))
-        compiled = core.compile_model(model, "CPU", openvino_config(core, precision))
+        compiled = core.compile_model(model, "CPU", openvino_config(core, precision, streams))
         info = model.get_rt_info()   # an ONNX file's metadata_props are its "framework" section
         metadata = {key: value.value for key, value in info["framework"].items()} if "framework" in info else {}
         self.describe(source, metadata, [(port.any_name, input_shape(port.get_partial_shape()))
                                          for port in model.inputs], entry)
-        self.requests = openvino.AsyncInferQueue(compiled, OPENVINO_STREAMS)
+        self.requests = openvino.AsyncInferQueue(compiled, streams)
 
     def run_all(self, feeds: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
         maps: list[np.ndarray] = [np.empty(0)] * len(feeds)

@@ -13,16 +13,18 @@ from layouts import list_frames
 from registry import MODELS, ModelEntry
 from utils import encode_map, postprocess_map
 from vinet.backends import BACKENDS, Settings
+from vinet.backends.int8 import float_layers
 from vinet.backends.pytorch import TorchBackend
 from vinet.bench.commands import SCRIPTS, timed_process
 from vinet.bench.maps import map_cc, read_maps
-from vinet.bench.runtimes import graph_files, int8_float_layers, model_alone_rows, process_runs
+from vinet.bench.runtimes import graph_files, model_alone_rows, process_runs
 from vinet.bench.workload import contrasted_weights, video_workload, write_workload
 from vinet.engine.stream import clip_windows, model_inputs
 from weights import load_model
 
 PROCESS_MODELS = ("vinet", "vinet-s")
 ORIGINAL = "original loop (ViNet fp32)"
+UNCHECKED = "unchecked"     # an int8 run with --check_every 0
 
 
 @dataclass
@@ -46,23 +48,32 @@ def engine_flags(name: str, backend: str, precision: str, weights: dict[str, Pat
     if backend == "onnxruntime":
         return ["--onnx", str(files[name, "fp32"])]
     if precision == "int8":
-        return ["--onnx", str(files[name, "int8"]), "--backend", "openvino", "--precision", int8_float_layers()]
+        return ["--onnx", str(files[name, "int8"]), "--backend", "openvino", "--precision", float_layers()]
     return ["--onnx", str(files[name, "fp32"]), "--backend", "openvino", "--precision", precision]
 
 
 def process_commands(root: Path, weights: dict[str, Path], runs: list[tuple[str, str]],
                      files: dict[tuple[str, str], Path]) -> dict[str, tuple[str, list[str]]]:
     """The commands timed, by label, each with its model: the original's loop and generate_result.py as a user
-    types it, per model and run."""
+    types it, per model and run; an int8 run also without its check against the float path (what it costs)."""
     python = sys.executable
     commands = {ORIGINAL: ("vinet", [python, str(SCRIPTS / "benchmark.py"), "--naive_process",
                                      str(root / "video" / "images"), "OUT", str(weights["vinet"])])}
     for name in weights:
         for backend, precision in runs:
-            commands[f"{name} {backend} {precision}"] = (name, [
-                python, str(SCRIPTS / "generate_result.py"), "--path_indata", str(root), "--save_path", "OUT",
-                *engine_flags(name, backend, precision, weights, files)])
+            command = [python, str(SCRIPTS / "generate_result.py"), "--path_indata", str(root), "--save_path", "OUT",
+                       *engine_flags(name, backend, precision, weights, files)]
+            commands[f"{name} {backend} {precision}"] = (name, command)
+            if precision == "int8":
+                commands[f"{name} {backend} {precision} {UNCHECKED}"] = (name, [*command, "--check_every", "0"])
     return commands
+
+
+def check_costs(rows: list[dict]) -> dict[str, float]:
+    """What an int8 run's check against the float path costs each model: its share of the unchecked run's time."""
+    seconds = {row["command"]: row["seconds"] for row in rows}
+    return {label.split()[0]: seconds[label.removesuffix(f" {UNCHECKED}")] / time - 1
+            for label, time in seconds.items() if label.endswith(UNCHECKED)}
 
 
 def process_rows(root: Path, commands: dict[str, tuple[str, list[str]]], tmp: Path, rounds: int) -> list[dict]:
@@ -124,13 +135,14 @@ def whole_process_report(options: ProcessOptions, tmp: Path) -> dict:
         write_workload(root, options.frames, *options.size, suffix=".jpg")
     weights = contrasted_weights(tmp, frame_dir, PROCESS_MODELS)
     runs = process_runs(options.backends or list(BACKENDS), options.precisions)
-    files = graph_files(tmp, weights, runs)
+    files = graph_files(tmp, weights, runs, frame_dir)
     frames = list_frames(frame_dir)
     report = {"frames": len(frames), "frame_size": list(read_image(frames[0]).size[::-1]), "video": options.video,
               "rounds": options.rounds,
-              "int8_float_layers": int8_float_layers() if ("openvino", "int8") in runs else None,
+              "int8_float_layers": float_layers() if ("openvino", "int8") in runs else None,
               "processes": process_rows(root, process_commands(root, weights, runs, files), tmp, options.rounds),
               "model_alone": model_alone_rows(frame_dir, weights, runs, files, options.rounds)}
+    report["int8_check_cost"] = check_costs(report["processes"])
     report["stages"] = {f"{name} {precision}": stage_costs(frame_dir, MODELS[name], weights[name], precision)
                         for name in PROCESS_MODELS for precision in ("fp32", "bf16")}
     return report

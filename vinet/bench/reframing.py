@@ -12,10 +12,9 @@ import torch
 
 from media import VideoWriter, probe_video
 from registry import MODELS
-from synthetic import SAMPLE, disc_paths, gaze_density, render_frames, sample_paths, soundtrack
+from synthetic import SAMPLE, SAMPLE_VIDEO, disc_paths, gaze_density, render_frames, sample_paths, soundtrack
 from utils import AUDIO_RATE, CLIP_LENGTH, FRAME_SIZE, atomic_write_bytes, encode_map
 from vinet.backends import Settings
-from vinet.backends.int8 import SAMPLE_VIDEO
 from vinet.bench.commands import SCRIPTS
 from vinet.bench.engine import model_only
 

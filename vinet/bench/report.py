@@ -36,6 +36,8 @@ def print_process_report(report: dict) -> None:
         runs = " ".join(f"{t:.1f}" for t in r["all_seconds"])
         print(f"{r['command']:28s} {r['seconds']:8.1f} {r['frames_per_s']:9.3f} {r['vs_original']:11.2f} "
               f"{r['cc_vs_fp32']:8.5f} {r['peak_mib']:9.0f}   {runs}")
+    for name, cost in report.get("int8_check_cost", {}).items():
+        print(f"{name} int8: its check against the float path costs {100 * cost:.1f}% of the unchecked run's time")
     print(f"\n{'model alone':28s} {'windows/s':>10s} {'CC fp32':>8s}   all rounds")
     for r in report["model_alone"]:
         rounds = " ".join(f"{rate:.3f}" for rate in r["all_windows_per_s"])

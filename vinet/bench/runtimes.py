@@ -6,13 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
+from layouts import list_frames
 from vinet.backends import graph_backend
-from vinet.backends.int8 import Calibration
+from vinet.backends.int8 import Calibration, float_layers
 from vinet.backends.onnx import export_model
-from vinet.backends.openvino import OPENVINO_PRECISIONS, openvino_core
 from vinet.backends.pytorch import TorchBackend
 from vinet.bench.maps import map_cc
 from vinet.bench.workload import window_batches
+from vinet.engine.sources import frame_folder_video
 from vinet.loading import RunOptions, make_settings
 from weights import load_model
 
@@ -20,12 +21,6 @@ from weights import load_model
 BACKEND_PRECISIONS = {"torch": ("fp32", "bf16"), "onnxruntime": ("fp32",), "openvino": ("fp32", "bf16", "int8")}
 BACKEND_MODULES = {"torch": (), "onnxruntime": ("onnx", "onnxscript", "onnxruntime"),
                    "openvino": ("onnx", "onnxscript", "onnxruntime", "openvino", "nncf")}
-
-
-def int8_float_layers() -> str:
-    """The precision OpenVINO runs an int8 file's float layers in here: bf16 where the CPU has it."""
-    has_bf16 = OPENVINO_PRECISIONS["bf16"][1] in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    return "bf16" if has_bf16 else "fp32"
 
 
 def process_runs(backends: list[str], precisions: list[str] | None = None) -> list[tuple[str, str]]:
@@ -43,9 +38,11 @@ def process_runs(backends: list[str], precisions: list[str] | None = None) -> li
     return runs
 
 
-def graph_files(tmp: Path, weights: dict[str, Path], runs: list[tuple[str, str]]) -> dict[tuple[str, str], Path]:
+def graph_files(tmp: Path, weights: dict[str, Path], runs: list[tuple[str, str]],
+                frame_dir: Path) -> dict[tuple[str, str], Path]:
     """The ONNX files the runs need, written as a user would with export.py: (model, "fp32") for every ONNX run,
-    (model, "int8") calibrated on export.py's default videos; the seconds each took are printed."""
+    (model, "int8") calibrated on the workload's frames (export.py --int8 --calibrate on the footage it will run,
+    as the docs advise); the seconds each took are printed."""
     files = {}
     for name, path in weights.items():
         for kind in sorted({"int8" if precision == "int8" else "fp32" for backend, precision in runs
@@ -53,8 +50,8 @@ def graph_files(tmp: Path, weights: dict[str, Path], runs: list[tuple[str, str]]
             files[name, kind] = tmp / f"{name}_{kind}.onnx"
             start = time.perf_counter()
             entry, model = load_model(path)
-            export_model(model, entry, files[name, kind], path.name, calibration=Calibration() if kind == "int8"
-                         else None)
+            footage = Calibration([frame_folder_video("video", list_frames(frame_dir))])
+            export_model(model, entry, files[name, kind], path.name, calibration=footage if kind == "int8" else None)
             print(f"export.py {name} {kind}: {time.perf_counter() - start:.0f} s", flush=True)
     return files
 
@@ -63,8 +60,8 @@ def model_alone(name: str, backend: str, precision: str, frame_dir: Path, weight
                 files: dict[tuple[str, str], Path]) -> tuple[float, np.ndarray]:
     """Windows/s of one model as the engine runs it with --backend and --precision, at its default batch size
     (a first batch untimed), and its maps of the windows."""
-    float_layers = int8_float_layers() if precision == "int8" else precision
-    settings = make_settings(RunOptions(device="cpu", precision=float_layers), backend)
+    layers = float_layers() if precision == "int8" else precision
+    settings = make_settings(RunOptions(device="cpu", precision=layers), backend)
     if backend == "torch":
         entry, model = load_model(weights[name])
         runner = TorchBackend(model, settings)

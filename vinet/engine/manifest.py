@@ -6,7 +6,6 @@ import json
 import logging
 from pathlib import Path
 
-from damage import Damage
 from layouts import IMAGE_SUFFIXES
 from utils import (
     VERSION,
@@ -114,9 +113,18 @@ def claim_output_folder(folder: Path, provenance: dict, wanted: set[int] | None 
     atomic_write_bytes(manifest_path(folder), json.dumps({**provenance, "frames": frames}, indent=1).encode())
 
 
-def record_damage(folder: Path, damage: Damage) -> None:
-    """Add to a folder's manifest what of its video could not be decoded: the frames without a map and why, the
-    spans of sound made silence, the frames whose windows heard them."""
+def add_record(folder: Path, key: str, record: dict) -> None:
+    """Add to a folder's manifest what the run found of its video: "damage" (what could not be decoded: the frames
+    without a map and why, the spans of sound made silence) or "int8_check" (the int8 maps' CC with fp32's)."""
     path = manifest_path(folder)
     document = json.loads(path.read_text())
-    atomic_write_bytes(path, json.dumps({**document, "damage": damage.record()}, indent=1).encode())
+    atomic_write_bytes(path, json.dumps({**document, key: record}, indent=1).encode())
+
+
+def discard_maps(folder: Path) -> None:
+    """Remove a refused video's maps and manifest (and its folder, once empty)."""
+    for old in existing_maps(folder):
+        old.unlink()
+    manifest_path(folder).unlink(missing_ok=True)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()

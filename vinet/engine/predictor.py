@@ -2,7 +2,7 @@
 video's frames, batch by batch, in memory."""
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +11,7 @@ import numpy as np
 from registry import ModelEntry
 from utils import postprocess_map
 from vinet.backends import Backend, Settings
+from vinet.engine.selfcheck import SelfCheck, VideoCheck
 from vinet.engine.sources import Video, open_source
 from vinet.engine.stream import FrameStream, SoundWindows, clip_windows, model_inputs
 
@@ -20,7 +21,9 @@ log = logging.getLogger("vinet")
 @dataclass
 class Predictor:
     """A model ready to run: its registry entry (what it sees), the backend that runs it, the engine's settings,
-    and where its weights come from (the files and their hashes: the output folders' manifests record it).
+    and where its weights come from (the files and their hashes: the output folders' manifests record it). An int8
+    model checks itself against its float path (`check`) and may need the videos first (`calibrate`: quantizing a
+    checkpoint on windows of them).
 
     >>> import vinet
     >>> predictor = vinet.load(model="vinet-s", untrained=True, frame_size=(64, 96), device="cpu")
@@ -33,17 +36,30 @@ class Predictor:
     backend: Backend
     settings: Settings = field(default_factory=Settings)
     origin: dict = field(default_factory=dict)
+    check: SelfCheck | None = None
+    calibrate: Callable[[list[Video]], None] | None = None
+
+    def prepare(self, videos: list[Video]) -> None:
+        """Ready the model for these videos (an int8 model from a checkpoint is quantized on them, once)."""
+        if self.calibrate is not None:
+            self.calibrate(videos)
 
     def predict(self, source: str | Path) -> Iterator[tuple[int, np.ndarray]]:
         """Each frame's map of a video file (with its sound for a model that hears) or a folder of frames, in
         order: (index from 0, the 2-D uint8 map at the frame's size, as the scripts write it). A frame that cannot
         be decoded yields no map; a damaged file ends with one warning line saying what was lost."""
         video = open_source(source, self.entry.takes_audio)
+        self.prepare([video])
         for _, maps in video_maps(self, video, video.wanted_frames):
             for index, saliency, size in maps:
                 yield index, postprocess_map(saliency, size)
-        if video.damage:
-            log.warning("%s", video.damage.line())
+        for line in video_warnings(video):
+            log.warning("%s", line)
+
+
+def video_warnings(video: Video) -> list[str]:
+    """What a run found wrong with a video it mapped: its damage, its int8 maps far from the float path's."""
+    return [line for line in (video.damage and video.damage.line(), video.check and video.check.warning()) if line]
 
 
 def video_maps(predictor: Predictor, video: Video,
@@ -57,8 +73,9 @@ def video_maps(predictor: Predictor, video: Video,
     video.damage.make_strict(settings.strict_media)   # a caller may have asked it already (reframing)
     sound = SoundWindows(video, entry, settings.audio_ablation) if entry.takes_audio else None
     frames = FrameStream(video, functools.partial(model_inputs, entry), needed, settings)
+    video.check = predictor.check.start(video.damage.path.name, todo) if predictor.check else None
     try:
-        for batch, maps in run_batches(predictor, todo, n, frames, sound):
+        for batch, maps in run_batches(predictor, todo, n, frames, sound, video.check):
             lost = video.damage.frames
             yield batch, [(j, saliency, frames.sizes[j]) for j, saliency in zip(batch, maps) if j not in lost]
     finally:
@@ -66,8 +83,9 @@ def video_maps(predictor: Predictor, video: Video,
 
 
 def run_batches(predictor: Predictor, todo: list[int], num_frames: int, frames: FrameStream,
-                sound: SoundWindows | None) -> Iterator[tuple[list[int], np.ndarray]]:
-    """The maps of frames `todo`, batch by batch, releasing each frame once no later window needs it."""
+                sound: SoundWindows | None, check: VideoCheck | None) -> Iterator[tuple[list[int], np.ndarray]]:
+    """The maps of frames `todo`, batch by batch (the sampled ones checked), releasing each frame once no later
+    window needs it."""
     # the first frame any window from the k-th on still needs (a suffix minimum: windows are not monotonic)
     firsts = np.array([min(min(window) for window in clip_windows(predictor.entry, j, num_frames)) for j in todo])
     still_needed = [*np.minimum.accumulate(firsts[::-1])[::-1].tolist(), num_frames]
@@ -77,5 +95,8 @@ def run_batches(predictor: Predictor, todo: list[int], num_frames: int, frames: 
         inputs = frames.clips([clip_windows(predictor.entry, j, num_frames) for j in batch])
         if sound is not None:
             inputs.append(sound.batch(batch).to(device))
-        yield batch, predictor.backend(inputs)
+        maps = predictor.backend(inputs)
+        if check is not None:
+            check.compare(batch, inputs, maps)
+        yield batch, maps
         frames.release_before(still_needed[start + len(batch)])

@@ -12,9 +12,16 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from media import VideoInfo
 from utils import InputError, postprocess_map, save_map
-from vinet.engine.manifest import check_output_folders, claim_output_folder, maps_provenance, record_damage
+from vinet.engine.manifest import (
+    add_record,
+    check_output_folders,
+    claim_output_folder,
+    discard_maps,
+    maps_provenance,
+)
 from vinet.engine.overlay import write_overlay
-from vinet.engine.predictor import Predictor, video_maps
+from vinet.engine.predictor import Predictor, video_maps, video_warnings
+from vinet.engine.selfcheck import BelowMinCC
 from vinet.engine.sources import Video, video_file
 
 log = logging.getLogger("generate")
@@ -22,7 +29,7 @@ log = logging.getLogger("generate")
 
 def predict_video(predictor: Predictor, video: Video, out_dir: Path, writer: "MapWriter", progress: tqdm) -> int:
     """Write the maps of one video's wanted frames that are not on disk yet (its folder's manifest saying what
-    makes them, and what of the video could not be decoded); returns how many were written."""
+    makes them, what of the video could not be decoded and an int8 run's check); returns how many were written."""
     claim_output_folder(out_dir, maps_provenance(predictor, video), video.wanted)
     todo = [j for j in video.wanted_frames if not (out_dir / video.frame_names[j]).is_file()]
     if not todo:
@@ -35,7 +42,9 @@ def predict_video(predictor: Predictor, video: Video, out_dir: Path, writer: "Ma
                 writer.submit(saliency, size, out_dir / video.frame_names[j])
             progress.update(len(batch))
     if video.damage:
-        record_damage(out_dir, video.damage)
+        add_record(out_dir, "damage", video.damage.record())
+    if video.check and video.check.scores:
+        add_record(out_dir, "int8_check", video.check.record())
     return len(todo)
 
 
@@ -81,9 +90,11 @@ class MapWriter:
 
 def predict_all(predictor: Predictor, videos: list[Video], save_path: str | Path,
                 overwrite: bool = False, report: bool = True) -> dict[str, str]:
-    """Run every video, going on past a bad one; with `report`, one error line per bad video and one warning line
-    per damaged one (else the caller reports them); returns {video name: cause} of failures. InputError before any
-    work when a video's folder holds maps made otherwise (check_output_folders)."""
+    """Run every video, going on past a bad one (a video refused by --min_cc loses its maps); with `report`, one
+    error line per bad video and a warning line per damaged one or one whose int8 maps are far from the float
+    path's (else the caller reports them); returns {video name: cause} of failures. InputError before any work
+    when a video's folder holds maps made otherwise (check_output_folders)."""
+    predictor.prepare(videos)
     check_output_folders(predictor, videos, Path(save_path), overwrite)
     failures = {}
     settings = predictor.settings
@@ -98,9 +109,11 @@ def predict_all(predictor: Predictor, videos: list[Video], save_path: str | Path
                 finally:
                     writer.drain()   # a video's maps are on disk (or its failure known) before the next starts
                 progress.update(len(video.wanted_frames) - written)
-                if report and video.damage:
-                    log.warning("%s", video.damage.line())
+                for line in video_warnings(video) if report else ():
+                    log.warning("%s", line)
             except InputError as error:
+                if isinstance(error, BelowMinCC):
+                    discard_maps(Path(save_path) / video.name)
                 if report:
                     log.error("%s", error)
                 failures[video.name] = str(error)
@@ -111,21 +124,27 @@ def maps_of_video(info: VideoInfo, save_path: str | Path, predictor: Predictor,
                   overwrite: bool = False, frames: set[int] | None = None) -> Path:
     """The maps of one video file (its probe: what its decoding finds damaged is noted there, for the caller to
     report; with its sound when the model hears), of `frames` only when given (the model runs on their windows
-    alone), in save_path/<stem>; that folder. InputError when the folder holds maps made otherwise, unless
-    `overwrite`."""
+    alone), in save_path/<stem>; that folder (an int8 run's check logged). InputError when the folder holds maps
+    made otherwise, unless `overwrite`."""
     video = video_file(info.path, predictor.entry.takes_audio, info=info)
     video.wanted = frames
     failures = predict_all(predictor, [video], save_path, overwrite, report=False)
     if failures:
         raise InputError(failures[video.name])
+    if video.check and video.check.scores:
+        log.info("%s: %s", video.name, video.check.summary())
+        if video.check.warning():
+            log.warning("%s", video.check.warning())
     return Path(save_path) / video.name
 
 
 def check_maps_of_video(info: VideoInfo, save_path: str | Path, predictor: Predictor,
                         overwrite: bool = False) -> None:
-    """Before any work: InputError when save_path/<stem> holds maps of this video made otherwise (maps_of_video
-    refuses them too, later), unless `overwrite`."""
+    """Before any work but readying the model (an int8 checkpoint is quantized on the video): InputError when
+    save_path/<stem> holds maps of this video made otherwise (maps_of_video refuses them too, later), unless
+    `overwrite`."""
     video = video_file(info.path, predictor.entry.takes_audio, info=info)
+    predictor.prepare([video])
     check_output_folders(predictor, [video], Path(save_path), overwrite)
 
 
@@ -153,8 +172,9 @@ def finish(videos: list[Video], failures: dict[str, str], save_path: str | Path,
         log.info("overlay: %s", target)
     for video in done:
         missing = f" of {video.num_frames}, {len(video.damage.frames)} undecodable" if video.damage.frames else ""
-        log.info("maps: %s (%d frames%s)", Path(save_path) / video.name, video.num_frames - len(video.damage.frames),
-                 missing)
+        checked = f"; {video.check.summary()}" if video.check and video.check.scores else ""
+        log.info("maps: %s (%d frames%s%s)", Path(save_path) / video.name,
+                 video.num_frames - len(video.damage.frames), missing, checked)
     if failures:
         log.error("%d of %d videos failed: %s", len(failures), len(videos),
                   ", ".join(f"{name} ({cause})" for name, cause in failures.items()))

@@ -19,13 +19,15 @@ from utils import (
     AUDIO_RATE,
     InputError,
 )
+from vinet.engine.selfcheck import VideoCheck
 
 
 @dataclass
 class Video:
     """One video: where its frames come from, the file name of each frame's map, and its sound (decoded
     when the video's turn comes). `damage` fills, while its frames and sound are read, with what could not be
-    decoded (those frames get no map). `wanted` limits the maps made to some frames (None: every frame)."""
+    decoded (those frames get no map). `wanted` limits the maps made to some frames (None: every frame). `check`
+    holds an int8 run's check of its maps against the float path (selfcheck.py)."""
 
     name: str
     frame_names: list[str]
@@ -36,6 +38,7 @@ class Video:
     load_audio: Callable[[], Audio | None] | None = None
     damage: Damage | None = None
     wanted: set[int] | None = None
+    check: VideoCheck | None = None
 
     def __post_init__(self) -> None:
         if self.damage is None:
