@@ -13,7 +13,14 @@ from registry import MODELS, ModelEntry
 from synthetic import disc_paths, render_frames, write_video
 from utils import InputError
 from vinet.backends import Settings
-from vinet.backends.calibration import SCENE_FPS, SCENE_FRAMES, calibration_windows, natural_frames, natural_scenes
+from vinet.backends.calibration import (
+    SCENE_FPS,
+    SCENE_FRAMES,
+    calibration_windows,
+    default_footage,
+    natural_frames,
+    natural_scenes,
+)
 from vinet.backends.int8 import Calibration
 from vinet.backends.onnx import traced_proto
 from vinet.backends.openvino import OpenVinoBackend
@@ -161,3 +168,17 @@ def test_natural_scenes_are_camera_moves_over_photographs_joined_by_a_cut(tmp_pa
     [path] = natural_scenes(tmp_path, count=1)
     info = probe_video(path)
     assert (info.num_frames, info.fps, info.has_audio) == (SCENE_FRAMES, SCENE_FPS, True)
+
+
+@pytest.mark.slow
+def test_the_default_footage_is_natural_and_synthetic_scenes_with_sound(tmp_path):
+    """Calibration() without videos: 8 windows spread over 3 natural and 3 synthetic scenes of 64 frames, with the
+    sound an audio-visual model hears; its source in words."""
+    pytest.importorskip("skimage", reason=REASON)
+    videos = default_footage(tmp_path)
+    assert [path.name for path in videos] == [f"natural{i}.mp4" for i in range(3)] + [f"scene{i}.mp4" for i in range(3)]
+    assert all(probe_video(path).has_audio and probe_video(path).num_frames == SCENE_FRAMES for path in videos)
+    calibration = Calibration(windows=8)
+    assert calibration.source() == "3 natural scenes (scikit-image's photographs) and 3 synthetic ones"
+    windows = calibration.cut(MODELS["avinet"].configured(SMALL))
+    assert len(windows) == 8 and all(len(window) == 2 and window[1].abs().max() > 0 for window in windows)
