@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import torch
 
+from media import probe_video
 from registry import ModelEntry
 from synthetic import disc_paths, render_frames, soundtrack, write_video
 from utils import AUDIO_RATE, InputError, require
@@ -113,13 +114,11 @@ def as_video(source: Path | Video, entry: ModelEntry) -> Video:
     """A video to calibrate on: a Video of the engine's, or a file (InputError when silent and the model hears)."""
     if isinstance(source, Video):
         return source
-    try:
-        return video_file(source, entry.takes_audio)
-    except InputError as error:
-        if "no audio track" not in str(error):
-            raise
+    info = probe_video(source)
+    if entry.takes_audio and not info.has_audio:
         raise InputError(f"--calibrate {source}: no audio track, and {entry.label} hears the sound; calibrate on "
-                         "videos with sound") from None
+                         "videos with sound")
+    return video_file(source, entry.takes_audio, info=info)
 
 
 def video_windows(video: Video, entry: ModelEntry, indices: list[int]) -> list[list[torch.Tensor]]:
