@@ -73,14 +73,13 @@ def street_sound(seed: int, seconds: float, rate: int = AUDIO_RATE) -> np.ndarra
     return (0.2 * tones + 0.1 * rng.standard_normal(len(t))).clip(-1, 1).astype(np.float32)
 
 
-def natural_scenes(folder: Path, count: int = NATURAL_SCENES, photos: Sequence[str] = CALIBRATION_PHOTOS,
-                   first_seed: int = 0) -> list[Path]:
+def natural_scenes(folder: Path, count: int = NATURAL_SCENES) -> list[Path]:
     """`count` natural scenes (SCENE_FRAMES frames at SCENE_FPS, 16:9 and 4:3, with sound) written to folder."""
     paths = []
-    for seed in range(first_seed, first_seed + count):
+    for seed in range(count):
         height, width = (360, 640) if seed % 2 == 0 else (360, 480)
         paths.append(folder / f"natural{seed}.mp4")
-        write_video(str(paths[-1]), natural_frames(seed, photos, height=height, width=width), SCENE_FPS,
+        write_video(str(paths[-1]), natural_frames(seed, height=height, width=width), SCENE_FPS,
                     street_sound(seed, SCENE_FRAMES / SCENE_FPS))
     return paths
 
