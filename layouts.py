@@ -2,6 +2,7 @@
 layout (frames, saliency maps, fixations, sound), and the readers of their maps. Inference lists frames, training
 frames with maps and fixations, evaluation maps and fixations; a missing or malformed folder is one line naming it.
 """
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -240,3 +241,153 @@ def read_fixations(path: str | Path) -> np.ndarray:
     if binary.ndim != 2 or binary.size == 0:
         raise InputError(f"fixation map {path} has shape {binary.shape}, expected (height, width)")
     return binary > 0
+
+
+# ----------------------------------------------------------------------------------------------
+# The 2026 benchmarks: CrowdSAL and NTIRE 2026 store a video's saliency as a 10-bit video and its fixations as JSON.
+#
+# CrowdSAL: ROOT/Videos/<id>.mp4, ROOT/Saliency/<id>.mp4, ROOT/Fixations/<id>.json, ids 0001-3000 training and
+# 3001-5000 test; or ROOT/Train and ROOT/Test, each of that layout. NTIRE 2026: ROOT/Videos/<id>.mp4,
+# ROOT/SaliencyTrain|SaliencyTest/<id>.mp4, ROOT/FixationsTrain|FixationsTest/<id>/fixations.json (their archives
+# unpack one folder deeper, .../Train/<id>..., read too), ROOT/TrainTestSplit.json ({"train": [...],
+# "public_test": [...], "private_test": [...]}). A fixation file holds, per frame, a non-empty list of zero-based
+# [y, x] points; a repeated point is another observer's event.
+
+CROWDSAL, NTIRE2026 = "CrowdSAL", "NTIRE2026"
+BENCHMARK_SETS = (CROWDSAL, NTIRE2026)
+TEST = "test"
+CROWDSAL_LAST_TRAIN_ID = 3000
+NTIRE_SPLIT_FILE = "TrainTestSplit.json"
+
+
+@dataclass(frozen=True)
+class BenchmarkVideo:
+    """One video of a 2026 benchmark: its id, the video with its sound (None where it is not needed and absent),
+    its 10-bit saliency video and its fixation JSON."""
+
+    name: str
+    video: Path | None
+    saliency: Path
+    fixations: Path
+
+
+def benchmark_set(root: str | Path) -> str:
+    """Which 2026 benchmark's layout a folder holds; InputError naming what it lacks."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"dataset folder not found: {root}")
+    if (root / NTIRE_SPLIT_FILE).is_file() or any((root / f"Saliency{part}").is_dir() for part in ("Train", "Test")):
+        return NTIRE2026
+    if any((folder / "Saliency").is_dir() for folder in (root, root / "Train", root / "Test")):
+        return CROWDSAL
+    raise InputError(f"{root} is neither a CrowdSAL folder (Saliency/, Fixations/, Videos/, or Train/ and Test/ of "
+                     f"them) nor an NTIRE 2026 one (SaliencyTrain/ or SaliencyTest/, {NTIRE_SPLIT_FILE}); point to "
+                     "the dataset's root")
+
+
+def list_benchmark_videos(root: str | Path, split: str = TEST, need_videos: bool = True) -> list[BenchmarkVideo]:
+    """The videos of a split (TRAIN or TEST) of a CrowdSAL or NTIRE 2026 folder that have ground truth, by id;
+    InputError naming the first missing folder or file (a video's mp4 only with `need_videos`)."""
+    if split not in (TRAIN, TEST):
+        raise ValueError(f"split must be {TRAIN!r} or {TEST!r}, got {split!r}")
+    root = Path(root)
+    lister = _ntire_videos if benchmark_set(root) == NTIRE2026 else _crowdsal_videos
+    videos = lister(root, split)
+    if not videos:
+        raise InputError(f"{root} holds no {split} video with a saliency video")
+    for video in videos:
+        if not video.fixations.is_file():
+            raise InputError(f"{video.name}: fixations not found: {video.fixations}")
+        if need_videos and (video.video is None or not video.video.is_file()):
+            raise InputError(f"{video.name}: video not found: {video.video}")
+    return videos
+
+
+def _required_folder(folder: Path) -> Path:
+    if not folder.is_dir():
+        raise InputError(f"folder not found: {folder}")
+    return folder
+
+
+def _mp4_stems(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.iterdir() if p.suffix.lower() == ".mp4" and not p.name.startswith("."))
+
+
+def _crowdsal_videos(root: Path, split: str) -> list[BenchmarkVideo]:
+    base = root / split.capitalize() if (root / "Train").is_dir() or (root / "Test").is_dir() else root
+    names = _mp4_stems(_required_folder(base / "Saliency"))
+    _required_folder(base / "Fixations")
+    if base == root:
+        unnumbered = next((name for name in names if not name.isdigit()), None)
+        if unnumbered is not None:
+            raise InputError(f"{base / 'Saliency' / unnumbered}.mp4: CrowdSAL's ids are numbers (0001-3000 "
+                             "training, 3001-5000 test); put the split's videos in Train/ and Test/ folders instead")
+        names = [n for n in names if (int(n) <= CROWDSAL_LAST_TRAIN_ID) == (split == TRAIN)]
+    return [BenchmarkVideo(n, base / "Videos" / f"{n}.mp4", base / "Saliency" / f"{n}.mp4",
+                           base / "Fixations" / f"{n}.json") for n in names]
+
+
+def _unpacked(folder: Path, split: str) -> Path:
+    """An NTIRE folder, or the one its archive unpacks into (SaliencyTest/Test)."""
+    inner = folder / split.capitalize()
+    return inner if inner.is_dir() else folder
+
+
+def _ntire_videos(root: Path, split: str) -> list[BenchmarkVideo]:
+    part = split.capitalize()
+    saliency = _unpacked(_required_folder(root / f"Saliency{part}"), split)
+    fixations = _unpacked(_required_folder(root / f"Fixations{part}"), split)
+    names = _mp4_stems(saliency)
+    listed = ntire_split_ids(root / NTIRE_SPLIT_FILE, split)
+    if listed is not None:
+        names = [name for name in names if name in listed]
+    return [BenchmarkVideo(n, root / "Videos" / f"{n}.mp4", saliency / f"{n}.mp4", fixations / n / "fixations.json")
+            for n in names]
+
+
+def ntire_split_ids(path: Path, split: str) -> set[str] | None:
+    """The ids TrainTestSplit.json gives a split ("train"; TEST: its test lists, public and private), None without
+    the file; InputError when it is not such a file."""
+    if not path.is_file():
+        return None
+    try:
+        lists = json.loads(path.read_text())
+        ids = {Path(str(name)).stem for key, names in lists.items()
+               if (key.lower() == TRAIN) == (split == TRAIN) for name in names}
+    except (ValueError, AttributeError, TypeError) as error:
+        raise InputError(f"{path} is not a split file ({{\"train\": [...], \"public_test\": [...], ...}}): "
+                         f"{error}") from error
+    return ids
+
+
+def read_fixation_events(path: str | Path, name: str) -> list[np.ndarray]:
+    """A video's fixation JSON: per frame an (N, 2) int64 array of zero-based [y, x] events, N >= 1; InputError
+    naming the video, the frame and the fix when the file is unreadable, a frame's list empty or malformed."""
+    try:
+        frames = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise InputError(f"{name}: cannot read fixations {path}: {error}") from error
+    if not isinstance(frames, list):
+        raise InputError(f"{name}: {path} must hold a list of frames, each a list of [y, x] fixations")
+    events = []
+    for index, points in enumerate(frames):
+        try:
+            array = np.asarray(points, dtype=np.int64)
+        except (ValueError, TypeError):
+            array = np.empty((0, 3))
+        if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
+            what = "no fixation" if isinstance(points, list) and not points else "not a list of [y, x] points"
+            raise InputError(f"{name}: frame {index} of {path} has {what}; every frame needs at least one [y, x] "
+                             "fixation: fix or replace the file")
+        events.append(array)
+    return events
+
+
+def check_fixations_inside(events: list[np.ndarray], shape: tuple[int, int], name: str, path: Path) -> None:
+    """InputError naming the video, frame and point when a fixation lies outside a (height, width) map."""
+    height, width = shape
+    for index, points in enumerate(events):
+        outside = (points[:, 0] < 0) | (points[:, 0] >= height) | (points[:, 1] < 0) | (points[:, 1] >= width)
+        if outside.any():
+            raise InputError(f"{name}: frame {index} of {path} has fixation {points[outside.argmax()].tolist()} "
+                             f"([y, x]) outside the {width}x{height} map; fix the file")

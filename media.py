@@ -21,6 +21,8 @@ videos, the synthetic sample, the benchmark's workload). Its policy:
 - Sound: the source's first audio track copied packet for packet, interleaved by time (no re-encoding);
   when the output container cannot hold that codec, re-encoded to AAC. A waveform given instead (the
   synthetic videos) is encoded to AAC (PCM when lossless).
+- `saliency`: a saliency video as CrowdSAL and NTIRE 2026 publish theirs: 16-bit gray maps in H.264 10-bit
+  (yuv420p10le, crf 0; yuv444p10le when a side is odd, so the size is kept), no sound.
 - Written to a hidden temporary file and renamed when complete (utils.atomic_path).
 """
 from collections.abc import Iterable, Iterator
@@ -31,7 +33,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import av
-import cv2
 import numpy as np
 
 from damage import Damage
@@ -304,6 +305,13 @@ def decode_video_frames(path: str | Path) -> Iterator[av.VideoFrame]:
         yield from decoded(container, stream)
 
 
+def gray16_frames(path: str | Path) -> Iterator[np.ndarray]:
+    """A saliency video's frames one at a time as (height, width) uint16 maps (gray16le keeps all 10 bits of a
+    yuv420p10le map; an 8-bit video's levels are scaled to 16 bits), in decoding order as a benchmark reads them."""
+    for frame in decode_video_frames(path):
+        yield frame.to_ndarray(format="gray16le")
+
+
 def frames_by_index(info: VideoInfo) -> Iterator[av.VideoFrame | None]:
     """Every frame of a video in presentation order and upright (upright), frame i at info.pts[i]; None for a
     frame that could not be decoded (its packet was damaged, or the file ends early), noted in info.damage."""
@@ -346,27 +354,6 @@ def held_frames(frames: Iterable[T | None], path: Path, nearest: bool = False) -
 
 
 # ----------------------------------------------------------------------------------------------
-# Pictures written over frames
-
-
-def heatmap_blend(rgb: np.ndarray, gray: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """An RGB frame under a map coloured with OpenCV's JET colormap (resized to the frame), blended at alpha."""
-    height, width = rgb.shape[:2]
-    if gray.shape != (height, width):
-        gray = cv2.resize(gray, (width, height), interpolation=cv2.INTER_LINEAR)
-    coloured = cv2.cvtColor(cv2.applyColorMap(gray, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
-    return cv2.addWeighted(rgb, 1 - alpha, coloured, alpha, 0)
-
-
-def read_gray(path: str | Path) -> np.ndarray:
-    """An 8-bit grayscale map file; InputError naming it when it cannot be read."""
-    gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if gray is None:
-        raise InputError(f"cannot read map {path}: not an image; remake the maps")
-    return gray
-
-
-# ----------------------------------------------------------------------------------------------
 # Writing
 
 
@@ -380,11 +367,12 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, size: tuple[int, int], source: VideoInfo | None = None,
                  fps: float | None = None, waveform: np.ndarray | None = None, audio_rate: int = 0,
-                 crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET, lossless: bool = False):
+                 crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET, lossless: bool = False,
+                 saliency: bool = False):
         if source is None and fps is None:
             raise ValueError("VideoWriter needs a source video or a frame rate")
-        self.path, self.source, self.lossless = Path(path), source, lossless
-        self.size = size if lossless else (size[0] + size[0] % 2, size[1] + size[1] % 2)
+        self.path, self.source, self.lossless, self.saliency = Path(path), source, lossless, saliency
+        self.size = size if lossless or saliency else (size[0] + size[0] % 2, size[1] + size[1] % 2)
         self.rate = Fraction(fps or source.fps).limit_denominator(100000)
         self.waveform, self.audio_rate = waveform, audio_rate    # (channels, samples) in [-1, 1]
         self.x264 = {"crf": str(crf), "preset": preset}
@@ -403,18 +391,24 @@ class VideoWriter:
 
     def _open(self, target: Path) -> None:
         self.container = av.open(str(target), "w")
-        self.input = open_media(self.source.path) if self.source and self.source.has_audio else None
+        hears = self.source and self.source.has_audio and not self.saliency
+        self.input = open_media(self.source.path) if hears else None
         copy_audio = False
         if self.input is not None:
             copyable = COPYABLE_AUDIO.get(self.path.suffix.lower(), set())
             copy_audio = copyable is None or self.input.streams.audio[0].codec_context.name in copyable
         codec, options = ("ffv1", {}) if self.lossless else ("libx264", self.x264)
+        pix_fmt = "bgr0" if self.lossless else "yuv420p"
+        if self.saliency:   # 4:2:0 needs even sides: an odd-sided map keeps its size in 4:4:4
+            options = {**options, "crf": "0"}
+            pix_fmt = "yuv444p10le" if self.size[0] % 2 or self.size[1] % 2 else "yuv420p10le"
         self.video = self.container.add_stream(codec, rate=self.rate, options=options)
         self.video.width, self.video.height = self.size
-        self.video.pix_fmt = "bgr0" if self.lossless else "yuv420p"
+        self.video.pix_fmt = pix_fmt
         if self.source:
             self.video.time_base = self.video.codec_context.time_base = self.source.time_base
-        self.audio, self.packets, self.waiting = self._add_audio(copy_audio), iter(()), None
+        self.audio = None if self.saliency else self._add_audio(copy_audio)
+        self.packets, self.waiting = iter(()), None
         if self.audio is not None and self.input is not None and copy_audio:
             track = self.input.streams.audio[0]
             self.packets = rising(readable_packets(self.input, track))
@@ -435,8 +429,10 @@ class VideoWriter:
 
     def write(self, picture: np.ndarray | av.VideoFrame, index: int) -> None:
         """Encode frame `index` (the source's timestamp of that frame, or index / fps), after the sound that
-        comes before it."""
-        if isinstance(picture, np.ndarray):
+        comes before it. A saliency video's pictures are (height, width) uint16 maps."""
+        if isinstance(picture, np.ndarray) and picture.ndim == 2:
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture, dtype=np.uint16), format="gray16le")
+        elif isinstance(picture, np.ndarray):
             height, width = picture.shape[:2]
             if (width, height) != self.size:
                 picture = np.pad(picture, ((0, self.size[1] - height), (0, self.size[0] - width), (0, 0)), mode="edge")

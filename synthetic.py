@@ -1,16 +1,18 @@
 """Synthetic scenes: discs moving over a textured background, with a soundtrack that follows one of
-them. The bundled sample, the benchmark's workload, the synthetic datasets (extras/make_datasets.py)
-and the tests' videos are made of them.
+them. The bundled sample, the benchmark's workload, the synthetic datasets (extras/make_datasets.py, and
+write_benchmark_set's CrowdSAL and NTIRE 2026 folders) and the tests' videos are made of them.
 
 `python synthetic.py [PATH]` writes the bundled sample video (extras/sample.mp4).
 """
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from layouts import CROWDSAL, NTIRE2026, NTIRE_SPLIT_FILE
 from media import VideoWriter
-from utils import AUDIO_RATE
+from utils import AUDIO_RATE, atomic_write_bytes, map_to_uint16
 
 
 def disc_paths(num_frames: int, height: int, width: int, seed: int, num_discs: int = 2) -> np.ndarray:
@@ -70,6 +72,67 @@ def write_video(path: str, frames: np.ndarray, fps: float, audio: np.ndarray | N
                      lossless=not str(path).endswith(".mp4")) as writer:
         for index, pixels in enumerate(frames):
             writer.write(pixels, index)
+
+
+def gaze_events(paths: np.ndarray, height: int, width: int, seed: int, watched: int = 0,
+                observers: int = 8) -> list[list[list[int]]]:
+    """Per frame, `observers` zero-based [y, x] fixations scattered around the watched disc, inside the frame; the
+    first point is repeated (two observers on one pixel), as the 2026 benchmarks' fixation files hold them."""
+    rng = np.random.default_rng(seed)
+    spread = min(height, width) / 10
+    events = []
+    for centre in paths[:, watched]:
+        points = np.rint(centre + rng.normal(0, spread, (observers - 1, 2))).astype(int)
+        points = np.clip(points, 0, [height - 1, width - 1])
+        events.append([*points.tolist(), points[0].tolist()])
+    return events
+
+
+def write_saliency_video(path: str | Path, maps: np.ndarray, fps: float) -> None:
+    """(N, H, W) float maps as a 10-bit saliency video (media.VideoWriter's `saliency`), each min-max normalised."""
+    with VideoWriter(path, (maps.shape[2], maps.shape[1]), fps=fps, saliency=True) as writer:
+        for index, saliency in enumerate(maps):
+            writer.write(map_to_uint16(saliency), index)
+
+
+def write_benchmark_video(root: Path, dataset: str, split: str, name: str, seed: int, num_frames: int,
+                          size: tuple[int, int], fps: float, nested: bool) -> None:
+    """One video of write_benchmark_set: the video with sound, its 10-bit saliency video, its fixations."""
+    height, width = size
+    part = split.capitalize()
+    if dataset == CROWDSAL:
+        base = root / part if nested else root
+        videos, saliency, fixations = base / "Videos", base / "Saliency", base / "Fixations" / f"{name}.json"
+    else:
+        videos = root / "Videos"
+        saliency = root / f"Saliency{part}" / (part if nested else "")
+        fixations = root / f"Fixations{part}" / (part if nested else "") / name / "fixations.json"
+    for folder in (videos, saliency, fixations.parent):
+        folder.mkdir(parents=True, exist_ok=True)
+    paths = disc_paths(num_frames, height, width, seed)
+    write_video(str(videos / f"{name}.mp4"), render_frames(paths, height, width, seed), fps, soundtrack(paths, fps))
+    write_saliency_video(saliency / f"{name}.mp4", gaze_density(paths, height, width), fps)
+    atomic_write_bytes(fixations, json.dumps(gaze_events(paths, height, width, seed)).encode())
+
+
+def write_benchmark_set(root: str | Path, dataset: str, train: tuple[str, ...], test: tuple[str, ...],
+                        num_frames: int = 24, size: tuple[int, int] = (72, 128), fps: float = 30.0,
+                        nested: bool = False) -> Path:
+    """A small CrowdSAL or NTIRE 2026 folder in its published layout (layouts.py), disc scenes with sound: `train`
+    and `test` ids; `nested`: CrowdSAL's Train/ and Test/ folders, or NTIRE's archives unpacked one folder deeper."""
+    root = Path(root)
+    for split, names in (("train", train), ("test", test)):
+        for index, name in enumerate(names):
+            seed = 1000 * (split == "test") + index
+            write_benchmark_video(root, dataset, split, name, seed, num_frames, size, fps, nested)
+    if dataset == NTIRE2026:
+        half = (len(test) + 1) // 2
+        lists = {"train": list(train), "public_test": list(test[:half]), "private_test": list(test[half:])}
+        atomic_write_bytes(root / NTIRE_SPLIT_FILE, json.dumps(lists, indent=1).encode())
+    else:
+        lines = [json.dumps({"id": name, "license": "CC-BY", "source": "synthetic"}) for name in (*train, *test)]
+        atomic_write_bytes(root / "metadata.jsonl", ("\n".join(lines) + "\n").encode())
+    return root
 
 
 @dataclass(frozen=True)

@@ -208,6 +208,31 @@ def save_map(gray: np.ndarray, path: str | os.PathLike) -> None:
     atomic_write_bytes(path, encode_map(gray, Path(path).suffix))
 
 
+def map_to_uint16(saliency: np.ndarray) -> np.ndarray:
+    """Min-max normalise a float map to 16 bits (a saliency video's frame: 10 of its bits survive the encoder)."""
+    saliency = saliency.astype(np.float32, copy=False)
+    low, high = saliency.min(), saliency.max()
+    scaled = (saliency - low) / max(high - low, np.float32(1e-5))
+    return np.round(np.clip(scaled, 0, 1) * np.float32(65535)).astype(np.uint16)
+
+
+def read_gray(path: str | os.PathLike) -> np.ndarray:
+    """An 8-bit grayscale map file; InputError naming it when it cannot be read."""
+    gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if gray is None:
+        raise InputError(f"cannot read map {path}: not an image; remake the maps")
+    return gray
+
+
+def heatmap_blend(rgb: np.ndarray, gray: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """An RGB frame under a map coloured with OpenCV's JET colormap (resized to the frame), blended at alpha."""
+    height, width = rgb.shape[:2]
+    if gray.shape != (height, width):
+        gray = cv2.resize(gray, (width, height), interpolation=cv2.INTER_LINEAR)
+    coloured = cv2.cvtColor(cv2.applyColorMap(gray, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    return cv2.addWeighted(rgb, 1 - alpha, coloured, alpha, 0)
+
+
 def autocast(device_type: str, precision: str) -> torch.autocast:
     """Autocast to a --precision on a device type; disabled for fp32."""
     return torch.autocast(device_type, dtype=PRECISIONS[precision], enabled=precision != "fp32")

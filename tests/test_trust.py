@@ -24,8 +24,9 @@ import generate_result_audio_visual
 import reframe
 import train
 from extras.make_datasets import write_dhf1k
-from media import frames_by_index, heatmap_blend, probe_video
+from media import frames_by_index, probe_video
 from synthetic import write_video
+from utils import heatmap_blend
 from vinet.engine.sources import output_names
 
 ROOT = Path(__file__).resolve().parents[1]

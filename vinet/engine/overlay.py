@@ -1,7 +1,8 @@
 """Overlays: the heatmap over a video's frames, with its sound."""
 from pathlib import Path
 
-from media import VideoWriter, frames_by_index, heatmap_blend, held_frames, probe_video, read_gray
+from media import VideoWriter, frames_by_index, held_frames, probe_video
+from utils import heatmap_blend, read_gray
 from vinet.engine.sources import Video
 
 

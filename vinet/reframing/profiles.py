@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from layouts import IMAGE_SUFFIXES
-from media import VideoInfo, read_gray
-from utils import InputError
+from media import VideoInfo
+from utils import InputError, read_gray
 from vinet.reframing.geometry import Crop
 from vinet.reframing.options import ASPECT_TOLERANCE, NEAR_MAX
 from vinet.reframing.scenes import Scene

@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from media import VideoInfo, VideoWriter, frames_by_index, heatmap_blend, held_frames, read_gray
+from media import VideoInfo, VideoWriter, frames_by_index, held_frames
+from utils import heatmap_blend, read_gray
 from vinet.reframing.geometry import Box
 from vinet.reframing.options import PAD_BLUR_SIGMA, PAD_BLUR_WIDTH, PAD_BRIGHTNESS
 from vinet.reframing.plan import ScenePlan, VideoPlan
