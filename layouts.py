@@ -303,6 +303,32 @@ def list_benchmark_videos(root: str | Path, split: str = TEST, need_videos: bool
     return videos
 
 
+def list_benchmark_video_files(root: str | Path, split: str = TEST) -> list[tuple[str, Path]]:
+    """(id, video file) of every video of a split of a CrowdSAL or NTIRE 2026 folder, ground truth or not (a
+    submission covers the test videos whose maps are private); InputError naming what is missing."""
+    root = Path(root)
+    if benchmark_set(root) == CROWDSAL:
+        nested = (root / "Train").is_dir() or (root / "Test").is_dir()
+        folder = _required_folder((root / split.capitalize() if nested else root) / "Videos")
+        names = _mp4_stems(folder)
+        if not nested:
+            names = [n for n in names if n.isdigit() and (int(n) <= CROWDSAL_LAST_TRAIN_ID) == (split == TRAIN)]
+    else:
+        folder = _required_folder(root / "Videos")
+        listed = ntire_split_ids(root / NTIRE_SPLIT_FILE, split)
+        if listed is None:
+            raise InputError(f"{root / NTIRE_SPLIT_FILE} not found: it says which of {folder}'s videos are {split} "
+                             "videos; put the challenge's file there")
+        missing = sorted(listed - set(_mp4_stems(folder)))
+        if missing:
+            raise InputError(f"{folder} lacks {len(missing)} {split} videos of {NTIRE_SPLIT_FILE}, e.g. "
+                             f"{missing[0]}.mp4")
+        names = sorted(listed)
+    if not names:
+        raise InputError(f"{folder} holds no {split} video")
+    return [(name, folder / f"{name}.mp4") for name in names]
+
+
 def _required_folder(folder: Path) -> Path:
     if not folder.is_dir():
         raise InputError(f"folder not found: {folder}")

@@ -22,7 +22,8 @@ videos, the synthetic sample, the benchmark's workload). Its policy:
   when the output container cannot hold that codec, re-encoded to AAC. A waveform given instead (the
   synthetic videos) is encoded to AAC (PCM when lossless).
 - `saliency`: a saliency video as CrowdSAL and NTIRE 2026 publish theirs: 16-bit gray maps in H.264 10-bit
-  (yuv420p10le, crf 0; yuv444p10le when a side is odd, so the size is kept), no sound.
+  (yuv420p10le; yuv444p10le when a side is odd, so the size is kept), no sound; lossless (qp 0), as x264's
+  crf 0 is at 8 bits but not at 10, where it moves a map by up to 2 gray levels.
 - Written to a hidden temporary file and renamed when complete (utils.atomic_path).
 """
 from collections.abc import Iterable, Iterator
@@ -400,7 +401,7 @@ class VideoWriter:
         codec, options = ("ffv1", {}) if self.lossless else ("libx264", self.x264)
         pix_fmt = "bgr0" if self.lossless else "yuv420p"
         if self.saliency:   # 4:2:0 needs even sides: an odd-sided map keeps its size in 4:4:4
-            options = {**options, "crf": "0"}
+            options = {"qp": "0", "preset": options["preset"]}
             pix_fmt = "yuv444p10le" if self.size[0] % 2 or self.size[1] % 2 else "yuv420p10le"
         self.video = self.container.add_stream(codec, rate=self.rate, options=options)
         self.video.width, self.video.height = self.size

@@ -187,9 +187,11 @@ def map_to_uint8(saliency: np.ndarray) -> np.ndarray:
     return np.round(np.clip(scaled * np.float32(255) + np.float32(0.5), 0, 255)).astype(np.uint8)
 
 
-def postprocess_map(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A model output (h, w) as the 8-bit map the original saves for a frame of size (width, height)."""
-    return map_to_uint8(blur_map(resize_map(saliency, size)))
+def postprocess_map(saliency: np.ndarray, size: tuple[int, int], bits: int = 8) -> np.ndarray:
+    """A model output (h, w) as the 8-bit map the original saves for a frame of size (width, height); bits=16: the
+    same map min-max normalised to 16 bits (a saliency video's frame)."""
+    smoothed = blur_map(resize_map(saliency, size))
+    return map_to_uint16(smoothed) if bits == 16 else map_to_uint8(smoothed)
 
 
 def encode_map(gray: np.ndarray, suffix: str) -> bytes:

@@ -28,6 +28,7 @@ def made(tmp_path):
     predictor = Predictor(MODELS["vinet"].configured((32, 64)), None, Settings(), {"weights": "untrained (seed 0)"})
     out = tmp_path / "out" / "v"
     claim_output_folder(out, maps_provenance(predictor, video))
+    out.mkdir()   # the map writer's to make (an mp4 run makes none)
     for name in video.frame_names[:2]:
         (out / name).write_bytes(b"png")
     return video, predictor, out
@@ -37,6 +38,7 @@ def test_the_manifest_records_every_setting_that_decides_the_maps(made):
     video, predictor, out = made
     recorded = json.loads(out.with_name("v.manifest.json").read_text())
     assert recorded["frames"] == "all" and recorded["weights"] == "untrained (seed 0)"
+    assert recorded["output_format"] == "png"
     assert (recorded["model"], recorded["precision"], recorded["device"], recorded["frame_size"]) == \
         ("vinet", "fp32", "cpu", [[32, 64]])
     assert recorded["source"] == {"path": str(video.source.resolve()), "frames": 4}

@@ -5,6 +5,7 @@
     predictor = vinet.load(model="vinet-s", untrained=True, frame_size=(64, 96))   # keywords named as the flags
     for index, saliency in predictor.predict("clip.mp4"):    # a video file or a folder of frames
         ...                                                  # saliency: 2-D uint8, the frame's size
+    vinet.save_maps(predictor, ["clip.mp4"], "out", output_format="mp4")   # out/clip.mp4, as the scripts write it
     vinet.reframe("clip.mp4", "clip_9x16.mp4", weights="vinet_s.pt", aspect="9:16", path_json="path.json")
 
 The command lines (generate_result.py, reframe.py, ...) go through the same functions.
@@ -14,11 +15,14 @@ from pathlib import Path
 
 from utils import InputError
 from vinet.engine.predictor import Predictor
+from vinet.engine.run import predict_all
+from vinet.engine.sources import open_source, output_names
+from vinet.engine.writers import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS, output_path
 from vinet.loading import load_predictor, options_from
 from vinet.reframing import job
 from vinet.reframing.options import ReframeOptions
 
-__all__ = ["Predictor", "load", "reframe"]
+__all__ = ["Predictor", "load", "reframe", "save_maps"]
 
 
 def _weights_flags(weights: str | Path | list[str | Path] | None) -> dict:
@@ -46,6 +50,30 @@ def load(weights: str | Path | list[str | Path] | None = None, **flags) -> Predi
         raise InputError("vinet.load: give weights (a checkpoint or an ONNX file), or untrained=True for an "
                          "untrained model (its maps mean nothing)")
     return load_predictor(choice, run, choice.model or "vinet")
+
+
+def save_maps(predictor: Predictor, sources: list[str | Path], save_path: str | Path,
+              output_format: str = DEFAULT_OUTPUT_FORMAT, overwrite: bool = False) -> list[Path]:
+    """What the generate scripts write, through the same writer: each source's maps (video files, with their sound
+    for a model that hears, or frame folders) as save_path/<name>/<frame>.png, or with output_format="mp4" one
+    10-bit saliency video save_path/<name>.mp4; each with its manifest, resumable. The paths written, in order;
+    InputError for bad input (what was written for the other sources is kept).
+
+    >>> import vinet, tempfile
+    >>> predictor = vinet.load(model="vinet-s", untrained=True, frame_size=(64, 96), device="cpu")
+    >>> [path.name for path in vinet.save_maps(predictor, ["extras/sample.mp4"], tempfile.mkdtemp(), "mp4")]
+    ['sample.mp4']
+    """
+    if output_format not in OUTPUT_FORMATS:
+        raise InputError(f"output_format {output_format!r}: choose one of {', '.join(OUTPUT_FORMATS)}")
+    names = output_names(sources)
+    videos = [open_source(source, predictor.entry.takes_audio) for source in sources]
+    for video, name in zip(videos, names):
+        video.name = name
+    failures = predict_all(predictor, videos, save_path, overwrite, output_format=output_format)
+    if failures:
+        raise InputError("; ".join(failures.values()))
+    return [output_path(Path(save_path) / video.name, output_format) for video in videos]
 
 
 def reframe(video: str | Path, output: str | Path, weights: str | Path | list[str | Path] | None = None,

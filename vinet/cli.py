@@ -13,6 +13,7 @@ from utils import PRECISIONS, InputError, device_flag, number_flag, str2bool
 from vinet.backends import BACKENDS
 from vinet.engine.run import check_save_path, finish, predict_all
 from vinet.engine.sources import Video, process_share, select_part
+from vinet.engine.writers import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS
 from vinet.loading import GPU_BATCH_SIZE, ModelOptions, RunOptions, load_predictor
 
 IGNORED_FLAGS = ("--multi_frame", "--num_decoder_layers")   # the original parsed them and never used them
@@ -191,6 +192,9 @@ def add_generate_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save_path", default="results", help="output folder for the maps")
     parser.add_argument("--video", nargs="+", default=None, metavar="PATH",
                         help="video files (mp4, avi, mkv, mov, webm) instead of --path_indata")
+    parser.add_argument("--output_format", default=DEFAULT_OUTPUT_FORMAT, choices=OUTPUT_FORMATS,
+                        help="png: a map per frame, OUT/<video>/<frame>.png; mp4: one 10-bit saliency video per "
+                             "input, OUT/<video>.mp4, as CrowdSAL and NTIRE 2026 take them")
     parser.add_argument("--overlay", default=None, metavar="OUT.mp4",
                         help="with --video: also write the heatmap over the frames, with the sound")
     add_original_model_flags(parser)
@@ -213,8 +217,8 @@ def generate(parser: argparse.ArgumentParser, argv: list[str] | None,
         predictor = load_predictor(model_options(args), run_options(args), default_model)
         videos = process_share(select_part(list_videos(args, predictor.entry.takes_audio), args.start_idx,
                                            args.num_parts))
-        failures = predict_all(predictor, videos, args.save_path, args.overwrite)
-        return finish(videos, failures, args.save_path, args.overlay)
+        failures = predict_all(predictor, videos, args.save_path, args.overwrite, output_format=args.output_format)
+        return finish(videos, failures, args.save_path, args.overlay, args.output_format)
     return run_main(body, log)
 
 
@@ -222,6 +226,9 @@ def check_generate_args(args: argparse.Namespace) -> None:
     """InputError for flags that cannot work together; a warning for the original's ignored flags."""
     if args.overlay and not args.video:
         raise InputError("--overlay needs --video (overlays are made from video files)")
+    if args.overlay and args.output_format != "png":
+        raise InputError("--overlay is drawn from the map files: drop --overlay or --output_format "
+                         f"{args.output_format}")
     if bool(args.video) == bool(args.path_indata):
         raise InputError("give either --path_indata DIR (frames) or --video PATH ...")
     check_save_path(Path(args.save_path), args.path_indata and Path(args.path_indata))

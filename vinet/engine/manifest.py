@@ -14,6 +14,7 @@ from utils import (
 )
 from vinet.engine.predictor import Predictor
 from vinet.engine.sources import Video
+from vinet.engine.writers import DEFAULT_OUTPUT_FORMAT, saliency_video_path
 
 log = logging.getLogger("generate")
 
@@ -29,12 +30,12 @@ def file_identity(path: str | Path) -> dict[str, str]:
     return {"file": Path(path).name, "sha256": digest.hexdigest()}
 
 
-def maps_provenance(predictor: Predictor, video: Video) -> dict:
+def maps_provenance(predictor: Predictor, video: Video, output_format: str = DEFAULT_OUTPUT_FORMAT) -> dict:
     """What decides a video's maps: the project's version, the model and its weights, the backend, precision,
     the device's kind (a GPU's kernels differ from a CPU's by a gray level or two), input sizes, normalisation and
-    window rules, what it hears, and the input itself."""
+    window rules, what it hears, the input itself, and the output format."""
     parts, settings = predictor.entry.parts, predictor.settings
-    return {"version": VERSION, "model": predictor.entry.label, **predictor.origin,
+    return {"output_format": output_format, "version": VERSION, "model": predictor.entry.label, **predictor.origin,
             "precision": settings.precision, "exact": settings.exact, "device": settings.device.type,
             "frame_size": [list(part.frame_size) for part in parts],
             "normalisation": [[list(part.mean), list(part.std)] for part in parts],
@@ -50,10 +51,12 @@ def manifest_path(folder: Path) -> Path:
 
 
 def existing_maps(folder: Path) -> list[Path]:
-    """The map files already in an output folder (temporary files aside)."""
-    if not folder.is_dir():
-        return []
-    return [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+    """The maps already made of a video: the map files in its output folder (temporary files aside) and its
+    saliency video beside it (OUT/<video>.mp4)."""
+    video = saliency_video_path(folder)
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")] \
+        if folder.is_dir() else []
+    return files + ([video] if video.is_file() else [])
 
 
 def provenance_conflict(folder: Path, wanted: dict) -> str | None:
@@ -66,6 +69,7 @@ def provenance_conflict(folder: Path, wanted: dict) -> str | None:
     except (OSError, ValueError):
         return (f"{folder} holds {len(maps)} maps of unknown origin (no readable {manifest_path(folder).name}: made "
                 "before manifests existed, or by another program)")
+    recorded.setdefault("output_format", "png")   # manifests older than the key were of map files
     if recorded.get("source") != wanted["source"]:
         return f"{folder} holds {len(maps)} maps of another input ({recorded.get('source', {}).get('path')})"
     changed = next((key for key in wanted if recorded.get(key) != wanted[key]), None)
@@ -75,11 +79,12 @@ def provenance_conflict(folder: Path, wanted: dict) -> str | None:
     return None
 
 
-def check_output_folders(predictor: Predictor, videos: list[Video], save_path: Path, overwrite: bool) -> None:
+def check_output_folders(predictor: Predictor, videos: list[Video], save_path: Path, overwrite: bool,
+                         output_format: str = DEFAULT_OUTPUT_FORMAT) -> None:
     """Before any work: InputError for the first video whose folder holds maps made otherwise, unless
     `overwrite` (they are then redone when the video's turn comes)."""
     for video in videos:
-        conflict = provenance_conflict(save_path / video.name, maps_provenance(predictor, video))
+        conflict = provenance_conflict(save_path / video.name, maps_provenance(predictor, video, output_format))
         if conflict and not overwrite:
             raise InputError(f"{conflict}: rerun with the settings that made them to resume, pass --overwrite to "
                              "redo them, or choose another --save_path")
@@ -109,7 +114,7 @@ def claim_output_folder(folder: Path, provenance: dict, wanted: set[int] | None 
                  folder, len(sampled))
     frames = "all" if wanted is None or (sampled is None and existing_maps(folder)) else \
         sorted(set(wanted) | set(sampled or ()))
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(manifest_path(folder), json.dumps({**provenance, "frames": frames}, indent=1).encode())
 
 

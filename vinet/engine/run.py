@@ -3,15 +3,13 @@ pool into its folder (claimed in its manifest, so a rerun resumes), failures log
 import contextlib
 import logging
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from media import VideoInfo
-from utils import InputError, postprocess_map, save_map
+from utils import InputError
 from vinet.engine.manifest import (
     add_record,
     check_output_folders,
@@ -23,23 +21,25 @@ from vinet.engine.overlay import write_overlay
 from vinet.engine.predictor import Predictor, video_maps, video_warnings
 from vinet.engine.selfcheck import BelowMinCC
 from vinet.engine.sources import Video, video_file
+from vinet.engine.writers import DEFAULT_OUTPUT_FORMAT, MapWriter, frames_to_write, map_sink, output_path
 
 log = logging.getLogger("generate")
 
 
-def predict_video(predictor: Predictor, video: Video, out_dir: Path, writer: "MapWriter", progress: tqdm) -> int:
-    """Write the maps of one video's wanted frames that are not on disk yet (its folder's manifest saying what
-    makes them, what of the video could not be decoded and an int8 run's check); returns how many were written."""
-    claim_output_folder(out_dir, maps_provenance(predictor, video), video.wanted)
-    todo = [j for j in video.wanted_frames if not (out_dir / video.frame_names[j]).is_file()]
+def predict_video(predictor: Predictor, video: Video, out_dir: Path, writer: MapWriter, progress: tqdm,
+                  output_format: str = DEFAULT_OUTPUT_FORMAT) -> int:
+    """Write the maps of one video's wanted frames that are not on disk yet (its manifest saying what makes them,
+    what of the video could not be decoded and an int8 run's check), as map files or (mp4) one saliency video made
+    whole or not at all; returns how many frames were mapped."""
+    claim_output_folder(out_dir, maps_provenance(predictor, video, output_format), video.wanted)
+    todo = frames_to_write(video, out_dir, output_format)
     if not todo:
         return 0
-    for stale in out_dir.glob(".*.tmp*"):  # left by a run that was killed while writing
-        stale.unlink(missing_ok=True)
-    with contextlib.closing(video_maps(predictor, video, todo)) as batches:   # decoding stops on a failure
+    with map_sink(video, out_dir, writer, output_format) as sink, \
+            contextlib.closing(video_maps(predictor, video, todo)) as batches:   # decoding stops on a failure
         for batch, maps in batches:
             for j, saliency, size in maps:
-                writer.submit(saliency, size, out_dir / video.frame_names[j])
+                sink.submit(j, saliency, size)
             progress.update(len(batch))
     if video.damage:
         add_record(out_dir, "damage", video.damage.record())
@@ -48,54 +48,14 @@ def predict_video(predictor: Predictor, video: Video, out_dir: Path, writer: "Ma
     return len(todo)
 
 
-def write_map(saliency: np.ndarray, size: tuple[int, int], path: Path) -> None:
-    """Post-process and save one map atomically; InputError (not a traceback) when the disk refuses it."""
-    try:
-        save_map(postprocess_map(saliency, size), path)
-    except OSError as error:
-        raise InputError(f"cannot write map {path}: {error.strerror or error}; free some space or fix the folder's "
-                         "permissions and rerun (the maps already written are kept)") from error
-
-
-class MapWriter:
-    """Post-processes and saves maps in a thread pool, holding at most `limit` maps in flight."""
-
-    def __init__(self, threads: int, limit: int):
-        self.pool = ThreadPoolExecutor(max_workers=max(1, threads))
-        self.pending: list[Future] = []
-        self.limit = limit
-
-    def submit(self, saliency: np.ndarray, size: tuple[int, int], path: Path) -> None:
-        self.pending.append(self.pool.submit(write_map, saliency, size, path))
-        while len(self.pending) > self.limit:
-            self.pending.pop(0).result()
-
-    def drain(self) -> None:
-        """Wait for every map in flight; the first failure is raised once all are done."""
-        pending, self.pending = self.pending, []
-        errors = [future.exception() for future in pending]
-        if any(errors):
-            raise next(error for error in errors if error)
-
-    def __enter__(self) -> "MapWriter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        """Wait for the maps in flight and join the pool's threads, whatever happened."""
-        try:
-            self.drain()
-        finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def predict_all(predictor: Predictor, videos: list[Video], save_path: str | Path,
-                overwrite: bool = False, report: bool = True) -> dict[str, str]:
+def predict_all(predictor: Predictor, videos: list[Video], save_path: str | Path, overwrite: bool = False,
+                report: bool = True, output_format: str = DEFAULT_OUTPUT_FORMAT) -> dict[str, str]:
     """Run every video, going on past a bad one (a video refused by --min_cc loses its maps); with `report`, one
     error line per bad video and a warning line per damaged one or one whose int8 maps are far from the float
     path's (else the caller reports them); returns {video name: cause} of failures. InputError before any work
     when a video's folder holds maps made otherwise (check_output_folders)."""
     predictor.prepare(videos)
-    check_output_folders(predictor, videos, Path(save_path), overwrite)
+    check_output_folders(predictor, videos, Path(save_path), overwrite, output_format)
     failures = {}
     settings = predictor.settings
     writer = MapWriter(settings.workers, limit=4 * settings.batch_size + 8)
@@ -105,7 +65,8 @@ def predict_all(predictor: Predictor, videos: list[Video], save_path: str | Path
             progress.set_description(video.name)
             try:
                 try:
-                    written = predict_video(predictor, video, Path(save_path) / video.name, writer, progress)
+                    written = predict_video(predictor, video, Path(save_path) / video.name, writer, progress,
+                                            output_format)
                 finally:
                     writer.drain()   # a video's maps are on disk (or its failure known) before the next starts
                 progress.update(len(video.wanted_frames) - written)
@@ -161,7 +122,8 @@ def check_save_path(save_path: Path, inputs: Path | None) -> None:
                          "can write to") from error
 
 
-def finish(videos: list[Video], failures: dict[str, str], save_path: str | Path, overlay: str | None) -> int:
+def finish(videos: list[Video], failures: dict[str, str], save_path: str | Path, overlay: str | None,
+           output_format: str = DEFAULT_OUTPUT_FORMAT) -> int:
     """Write overlays, say where everything is, repeat each failure's cause; the exit status."""
     done = [v for v in videos if v.name not in failures]
     for video in done if overlay else ():
@@ -173,7 +135,7 @@ def finish(videos: list[Video], failures: dict[str, str], save_path: str | Path,
     for video in done:
         missing = f" of {video.num_frames}, {len(video.damage.frames)} undecodable" if video.damage.frames else ""
         checked = f"; {video.check.summary()}" if video.check and video.check.scores else ""
-        log.info("maps: %s (%d frames%s%s)", Path(save_path) / video.name,
+        log.info("maps: %s (%d frames%s%s)", output_path(Path(save_path) / video.name, output_format),
                  video.num_frames - len(video.damage.frames), missing, checked)
     if failures:
         log.error("%d of %d videos failed: %s", len(failures), len(videos),

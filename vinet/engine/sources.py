@@ -13,7 +13,14 @@ from PIL import Image
 
 from damage import Damage
 from dataloader import read_image
-from layouts import VALIDATION, list_audio_visual_videos, list_frame_folder_videos, list_frames
+from layouts import (
+    VALIDATION,
+    benchmark_set,
+    list_audio_visual_videos,
+    list_benchmark_video_files,
+    list_frame_folder_videos,
+    list_frames,
+)
 from media import Audio, VideoInfo, decode_audio, frames_by_index, held_frames, load_wav, probe_video
 from utils import (
     AUDIO_RATE,
@@ -117,6 +124,15 @@ def video_files(paths: list[str], with_audio: bool) -> list[Video]:
     """--video files, with their sound for an audio-visual model (InputError for a silent one), each named for an
     output folder of its own (output_names)."""
     return [video_file(path, with_audio, name) for path, name in zip(paths, output_names(paths))]
+
+
+def benchmark_layout_videos(root: str | Path, dataset: str, split: str, with_audio: bool) -> list[Video]:
+    """The videos of a split of a CrowdSAL or NTIRE 2026 folder (`dataset` names which; InputError when the folder
+    holds the other), named by their ids."""
+    found = benchmark_set(root)
+    if found != dataset:
+        raise InputError(f"{root} holds the {found} layout, not {dataset}'s: pass --dataset {found}")
+    return [video_file(path, with_audio, name) for name, path in list_benchmark_video_files(root, split)]
 
 
 def output_names(paths: list[str | Path]) -> list[str]:
