@@ -18,7 +18,14 @@ jitter, the splits) come from a generator seeded per video, frame and metric, so
 worker count; they are the same distributions as MATLAB's, but not its random streams, so s_auc and auc_b differ
 from a MATLAB run by sampling noise (sd ~3e-3 per frame of 30 fixations, shrinking in means over frames).
 
-Protocols (s_auc's other map). dhf1k: the union of the fixations of 10 random other frames of the evaluated set;
+Protocol crowdsal (the CrowdSAL / NTIRE 2026 benchmark, as its bench.py scores; docs/evaluation.md):
+    python evaluate.py --protocol crowdsal --pred_path PRED --gt_path ROOT [--subset train|test] --output scores.json
+PRED/<id>.mp4 saliency videos of the ground truth's size and frame count (never resized) against a CrowdSAL or NTIRE
+2026 folder (layouts.py); CC, SIM, NSS and event-weighted AUC-Judd per frame (loss.benchmark_*), means per video,
+frame_weighted and video_weighted. A missing, stray or mismatched video or a bad fixation file stops the run before
+any score (exit code 2, naming the video); --allow_missing scores what exists and lists missing_predictions.
+
+MIT protocols (s_auc's other map). dhf1k: the union of the fixations of 10 random other frames of the evaluated set;
 av (the default with --dataset): the union of the fixations of the same video's other frames; --shuffle_map replaces
 either with one fixed binary map. "mean" is the mean of per-video means (the audio-visual papers), "frame_mean" pools
 all frames (DHF1K).
@@ -50,6 +57,7 @@ from collections.abc import Sequence
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from layouts import TEST, TRAIN
 from utils import ArgumentParser, InputError, number_flag
 from vinet.evaluation.frame_scores import EVALUATION_METRICS
 from vinet.evaluation.options import EvaluationOptions
@@ -71,12 +79,18 @@ def parse_metrics(text: str) -> tuple[str, ...]:
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pred_path", required=True, help="folder of predictions, <video>/<frame>.png")
-    parser.add_argument("--gt_path", required=True, help="DHF1K annotation folder, or the audio-visual dataset root")
+    parser.add_argument("--pred_path", required=True,
+                        help="folder of predictions, <video>/<frame>.png (crowdsal: <id>.mp4 saliency videos)")
+    parser.add_argument("--gt_path", required=True,
+                        help="DHF1K annotation folder, the audio-visual dataset root, or (crowdsal) the CrowdSAL or "
+                             "NTIRE 2026 root")
     parser.add_argument("--output", required=True, help="summary JSON to write")
     parser.add_argument("--protocol", choices=tuple(PROTOCOLS), default=EvaluationOptions.protocol,
                         help="s_auc's other map: 10 random frames of the set (dhf1k) or the video's other frames (av); "
+                             "crowdsal: the CrowdSAL / NTIRE 2026 benchmark's videos and metrics; "
                              "default av with --dataset, else dhf1k")
+    parser.add_argument("--subset", choices=(TRAIN, TEST), default=EvaluationOptions.subset,
+                        help="crowdsal: the split scored")
     parser.add_argument("--shuffle_map", default=EvaluationOptions.shuffle_map,
                         help="one fixed binary map as s_auc's other map")
     parser.add_argument("--dataset", default=EvaluationOptions.dataset,
@@ -110,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if summary["num_frames"] == 0:
         log.error("no frame was scored: check --pred_path (%s) against the problems above", args.pred_path)
         return 1
-    unreadable = summary["unreadable_files"]
+    unreadable = summary.get("unreadable_files", [])  # the crowdsal protocol refuses what it cannot read
     if unreadable:
         log.error("%s could not be read and %s left out of the scores: %s%s; replace %s and rerun",
                   "1 file" if len(unreadable) == 1 else f"{len(unreadable)} files",

@@ -9,6 +9,9 @@ epsilon keeps values and gradients finite instead of NaN: CC, SIM and NSS of a f
 AUC-Judd, shuffled AUC and AUC-Borji are numpy functions of one frame. AUC-Judd sweeps thresholds at the jittered
 prediction's values on fixated pixels against all pixels; shuffled AUC and AUC-Borji sweep MATLAB's 0:0.1:max
 thresholds over 100 splits of sampled negatives: pixels fixated in another map (s-AUC) or uniformly random pixels.
+
+The benchmark_* functions are the 2026 benchmarks' (CrowdSAL, NTIRE 2026) own definitions of CC, SIM, NSS and an
+event-weighted AUC-Judd, numpy in float32 on min-max normalised 16-bit maps (docs/evaluation.md says how they differ).
 """
 import math
 from collections.abc import Mapping
@@ -174,6 +177,69 @@ def auc_borji(saliency_map: np.ndarray, fixation_map: np.ndarray, rng: np.random
         return math.nan
     picks = rng.integers(0, saliency.size, size=(num_splits, positives.size))
     return _sampled_auc(positives, saliency.ravel()[picks], step_size)
+
+
+# ----------------------------------------------------------------------------------------------
+# The 2026 benchmarks' metrics (CrowdSAL and NTIRE 2026, as their bench.py computes them), numpy, one frame
+
+BENCHMARK_METRICS = ("cc", "sim", "nss", "auc_judd")  # the names of the benchmarks' overall.json
+BENCHMARK_EPS = np.finfo(np.float32).eps  # a float32 scalar: every step stays in float32, as the benchmarks' does
+UINT16_TOP = 65535.0
+
+
+def benchmark_normalise(saliency: np.ndarray) -> np.ndarray:
+    """A decoded map in float32 scaled by (x - min) / (max - min + eps); a flat map becomes all zeros."""
+    values = saliency.astype(np.float32)
+    low = values.min()
+    return (values - low) / (values.max() - low + BENCHMARK_EPS)
+
+
+def _benchmark_standardise(values: np.ndarray) -> np.ndarray:
+    """Zero mean, unit population std (ddof 0), eps added to the std."""
+    return (values - values.mean()) / (values.std() + BENCHMARK_EPS)
+
+
+def benchmark_cc(prediction: np.ndarray, target: np.ndarray) -> float:
+    """Correlation of two normalised maps, eps under the root of the product of the sums of squares."""
+    p, t = _benchmark_standardise(prediction), _benchmark_standardise(target)
+    return float(np.sum(p * t) / np.sqrt(np.sum(np.square(p)) * np.sum(np.square(t)) + BENCHMARK_EPS))
+
+
+def benchmark_sim(prediction: np.ndarray, target: np.ndarray) -> float:
+    """Histogram intersection of two normalised maps, each divided by its sum + eps."""
+    return float(np.sum(np.minimum(prediction / (prediction.sum() + BENCHMARK_EPS),
+                                   target / (target.sum() + BENCHMARK_EPS))))
+
+
+def benchmark_nss(prediction: np.ndarray, events: np.ndarray) -> float:
+    """Mean of the standardised normalised map over the (N, 2) [y, x] events, a repeated point counted each time."""
+    return float(_benchmark_standardise(prediction)[events[:, 0], events[:, 1]].mean())
+
+
+def benchmark_auc_judd(prediction: np.ndarray, events: np.ndarray) -> float:
+    """Event-weighted AUC-Judd of a normalised map: every event (repeats too) is a positive, every pixel no event
+    falls on a negative, thresholds are the events' levels once the map is quantised to 16 bits."""
+    levels = np.rint(np.clip(prediction, 0.0, 1.0) * UINT16_TOP).astype(np.uint16)
+    fixated = np.zeros(levels.shape, dtype=bool)
+    fixated[events[:, 0], events[:, 1]] = True
+    negatives = levels[~fixated]
+    if negatives.size == 0:
+        return 1.0
+    positives = np.sort(levels[events[:, 0], events[:, 1]])
+    thresholds = np.unique(positives)[::-1]
+    # Counting at or above each of at most 65536 levels from a histogram avoids sorting the whole map.
+    negatives_above = np.cumsum(np.bincount(negatives, minlength=int(UINT16_TOP) + 1)[::-1])[::-1][thresholds]
+    positives_above = positives.size - np.searchsorted(positives, thresholds, side="left")
+    true_positive = np.concatenate([[0.0], positives_above / positives.size, [1.0]])
+    false_positive = np.concatenate([[0.0], negatives_above / negatives.size, [1.0]])
+    return float(_trapezoid(false_positive, true_positive))
+
+
+def benchmark_frame_scores(prediction: np.ndarray, target: np.ndarray, events: np.ndarray) -> dict[str, float]:
+    """BENCHMARK_METRICS of one decoded prediction against its ground-truth map (same shape) and [y, x] events."""
+    prediction, target = benchmark_normalise(prediction), benchmark_normalise(target)
+    return {"cc": benchmark_cc(prediction, target), "sim": benchmark_sim(prediction, target),
+            "nss": benchmark_nss(prediction, events), "auc_judd": benchmark_auc_judd(prediction, events)}
 
 
 # ----------------------------------------------------------------------------------------------

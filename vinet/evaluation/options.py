@@ -2,6 +2,7 @@
 import os
 from dataclasses import dataclass
 
+from layouts import TEST
 from vinet.evaluation.frame_scores import EVALUATION_METRICS
 
 
@@ -20,3 +21,4 @@ class EvaluationOptions:
     workers: int = os.cpu_count() or 1
     seed: int = 0
     allow_missing: bool = False
+    subset: str = TEST  # the 2026 benchmarks' split (crowdsal): layouts.TRAIN or TEST

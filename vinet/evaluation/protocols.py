@@ -5,13 +5,14 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import fields
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
-from utils import atomic_write_bytes
+from utils import InputError, atomic_write_bytes
 from vinet.evaluation.aggregation import format_scores, summarise, unreadable_files, write_csv
 from vinet.evaluation.folders import (
     GroundTruthVideo,
@@ -37,15 +38,25 @@ log = logging.getLogger("evaluate")  # evaluate.py's logger: its lines read as t
 class Protocol(ABC):
     """A way of scoring predictions against a ground truth, named for --protocol."""
     name: ClassVar[str]
+    foreign_options: ClassVar[tuple[str, ...]]  # the settings it has no use for: refused unless left at default
 
     @abstractmethod
     def evaluate(self, options: EvaluationOptions) -> dict:
         """Score the predictions `options` names, write the outputs it asks for and return the summary written."""
 
+    def refuse_foreign_options(self, options: EvaluationOptions) -> None:
+        """InputError naming the flags set that this protocol would ignore: a flag works or is refused."""
+        defaults = {field.name: field.default for field in fields(EvaluationOptions)}
+        given = [f"--{name}" for name in self.foreign_options if getattr(options, name) != defaults[name]]
+        if given:
+            raise InputError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to --protocol "
+                             f"{self.name}; drop {'it' if len(given) == 1 else 'them'}")
+
 
 class MITProtocol(Protocol):
     """The MIT saliency benchmark's scoring of frame folders (DHF1K or audio-visual layout); a subclass chooses the
     other maps of s_auc, which --shuffle_map overrides."""
+    foreign_options = ("subset",)
 
     @abstractmethod
     def other_maps(self, videos: Sequence[GroundTruthVideo], fixations: Sequence[Sequence[Fixations | None]],

@@ -1,9 +1,11 @@
 """One evaluation: the protocol the options ask for, from the registry --protocol offers."""
+from vinet.evaluation.crowdsal import CrowdSALProtocol
 from vinet.evaluation.options import EvaluationOptions
 from vinet.evaluation.protocols import AudioVisualProtocol, DHF1KProtocol, Protocol
 
 # Every protocol by name, the --protocol choices in this order; a new protocol is one more entry here.
-PROTOCOLS: dict[str, Protocol] = {protocol.name: protocol for protocol in (DHF1KProtocol(), AudioVisualProtocol())}
+PROTOCOLS: dict[str, Protocol] = {protocol.name: protocol
+                                  for protocol in (DHF1KProtocol(), AudioVisualProtocol(), CrowdSALProtocol())}
 
 
 def protocol_of(options: EvaluationOptions) -> Protocol:
@@ -17,4 +19,6 @@ def evaluate(options: EvaluationOptions) -> dict:
     >>> summary = evaluate(EvaluationOptions(pred_path="results/dhf1k_val", gt_path="data/DHF1K/annotation",
     ...                                      output="results/dhf1k_val.json"))  # doctest: +SKIP
     """
-    return protocol_of(options).evaluate(options)
+    protocol = protocol_of(options)
+    protocol.refuse_foreign_options(options)
+    return protocol.evaluate(options)

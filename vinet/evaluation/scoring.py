@@ -2,6 +2,7 @@
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -108,10 +109,29 @@ def evaluate_video(job: VideoJob) -> VideoResult:
     return result
 
 
-def _map_videos(pool: ProcessPoolExecutor | None, function: Callable, jobs: Sequence, description: str) -> Iterator:
+def map_videos(pool: ProcessPoolExecutor | None, function: Callable, jobs: Sequence, description: str) -> Iterator:
     """Apply `function` to every job on the pool (or here without one); yields outputs in order, with a progress bar."""
     outputs = pool.map(function, jobs) if pool is not None else map(function, jobs)
     return iter(tqdm(outputs, total=len(jobs), desc=description, unit="video"))
+
+
+@contextmanager
+def video_pool(workers: int, num_videos: int) -> Iterator[ProcessPoolExecutor | None]:
+    """A pool of at most `workers` processes for `num_videos` videos (None for one: the work runs here, torch and
+    OpenCV at one thread until the block ends). An error cancels the videos not started yet."""
+    workers = max(1, min(workers, num_videos))
+    pool = (ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=init_worker)
+            if workers > 1 else None)
+    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    if pool is None:
+        init_worker()  # per-frame operations are small: extra threads only contend
+    try:
+        yield pool
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        torch.set_num_threads(torch_threads)
+        cv2.setNumThreads(cv2_threads)
 
 
 def _log_problems(problems: Iterable[tuple[str, str | None]]) -> None:
@@ -125,15 +145,9 @@ def score_videos(videos: list[GroundTruthVideo], prediction_root: Path, choose_o
                  metrics: tuple[str, ...], seed: int, workers: int) -> list[VideoResult]:
     """Every video's per-frame scores and problems, videos spread over `workers` processes; `choose_other_maps`
     gives each video's s_auc other maps (the protocol's) once every frame's fixations are read."""
-    workers = max(1, min(workers, len(videos)))
-    pool = (ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=init_worker)
-            if workers > 1 else None)
-    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
-    if pool is None:
-        init_worker()  # per-frame operations are small: extra threads only contend
-    try:
+    with video_pool(workers, len(videos)) as pool:
         fixations, fixation_problems = [], []
-        for video_fixations, problems in _map_videos(pool, load_video_fixations, videos, "fixations"):
+        for video_fixations, problems in map_videos(pool, load_video_fixations, videos, "fixations"):
             fixations.append(video_fixations)
             fixation_problems.append(problems)
         check_fixations_exist(videos, fixations, metrics)
@@ -143,13 +157,8 @@ def score_videos(videos: list[GroundTruthVideo], prediction_root: Path, choose_o
         jobs = [VideoJob(video, prediction_root / video.name, video_fixations, video_other_maps, metrics, seed)
                 for video, video_fixations, video_other_maps in zip(videos, fixations, other_maps)]
         results = []
-        for result, problems in zip(_map_videos(pool, evaluate_video, jobs, "scoring"), fixation_problems):
+        for result, problems in zip(map_videos(pool, evaluate_video, jobs, "scoring"), fixation_problems):
             _log_problems(result.problems)
             result.problems[:0] = problems
             results.append(result)
         return results
-    finally:
-        if pool is not None:
-            pool.shutdown()
-        torch.set_num_threads(torch_threads)
-        cv2.setNumThreads(cv2_threads)
