@@ -309,8 +309,8 @@ def decode_video_frames(path: str | Path) -> Iterator[av.VideoFrame]:
 def gray16_frames(path: str | Path) -> Iterator[np.ndarray]:
     """A saliency video's frames one at a time as (height, width) uint16 maps (gray16le keeps all 10 bits of a
     yuv420p10le map; an 8-bit video's levels are scaled to 16 bits), in decoding order as a benchmark reads them."""
-    for frame in decode_video_frames(path):
-        yield frame.to_ndarray(format="gray16le")
+    for frame in decode_video_frames(path):   # swscale's threads garble 16-bit rows now and then (FFmpeg 8.1): one
+        yield frame.reformat(format="gray16le", threads=1).to_ndarray()
 
 
 def frames_by_index(info: VideoInfo) -> Iterator[av.VideoFrame | None]:
@@ -431,8 +431,9 @@ class VideoWriter:
     def write(self, picture: np.ndarray | av.VideoFrame, index: int) -> None:
         """Encode frame `index` (the source's timestamp of that frame, or index / fps), after the sound that
         comes before it. A saliency video's pictures are (height, width) uint16 maps."""
-        if isinstance(picture, np.ndarray) and picture.ndim == 2:
+        if isinstance(picture, np.ndarray) and picture.ndim == 2:   # one thread: see gray16_frames
             picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture, dtype=np.uint16), format="gray16le")
+            picture = picture.reformat(format=self.video.pix_fmt, threads=1)
         elif isinstance(picture, np.ndarray):
             height, width = picture.shape[:2]
             if (width, height) != self.size:

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from layouts import BenchmarkVideo, benchmark_set, check_fixations_inside, list_benchmark_videos, read_fixation_events
+from layouts import (
+    NTIRE_SPLIT_FILE,
+    BenchmarkVideo,
+    benchmark_set,
+    check_fixations_inside,
+    list_benchmark_videos,
+    ntire_split_ids,
+    read_fixation_events,
+)
 from loss import BENCHMARK_METRICS, benchmark_frame_scores
 from media import gray16_frames, probe_video
 from utils import InputError, atomic_write_bytes
@@ -46,7 +54,12 @@ def pair_videos(videos: list[BenchmarkVideo], prediction_root: Path, gt_root: Pa
     InputError for a prediction of no video of the split, or when no video has a prediction."""
     predictions = prediction_videos(prediction_root)
     names = {video.name for video in videos}
-    stray = [name for name in predictions if name not in names]
+    unpublished = (ntire_split_ids(gt_root / NTIRE_SPLIT_FILE, subset) or set()) - names   # NTIRE's private test
+    skipped = [name for name in predictions if name in unpublished]
+    if skipped:
+        log.info("%d predictions of %s videos whose ground truth is not in %s (NTIRE's private test) are not scored",
+                 len(skipped), subset, gt_root)
+    stray = [name for name in predictions if name not in names and name not in unpublished]
     if stray:
         raise InputError(f"{predictions[stray[0]]}: {len(stray)} prediction(s) ({', '.join(stray[:5])}) match no "
                          f"{subset} video of {gt_root}; remove them, or choose their split with --subset")
