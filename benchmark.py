@@ -2,6 +2,7 @@
 
     python benchmark.py                      # CPU: ViNet and AViNet, fp32 and bf16, a few batch sizes
     python benchmark.py --device cuda --quick
+    python benchmark.py --loader --rounds 2 --json extras/benchmark_loader_cpu.json
 
 Measures, on the same synthetic frames (a 360x640 video, written as PNG frames and a wav):
 - end-to-end frames/s of generate (decode -> maps on disk), ViNet and AViNet, per precision and batch size;
@@ -25,11 +26,12 @@ from registry import MODELS
 from utils import CLIP_LENGTH, ArgumentParser, InputError, device_flag, number_flag, resolve_device
 from vinet.backends import BACKENDS
 from vinet.bench.engine import BENCHMARKED, QUICK_MODELS, engine_report, measured_models
+from vinet.bench.loader import loader_report
 from vinet.bench.machine import machine_description
 from vinet.bench.memory import memory_report
 from vinet.bench.processes import ProcessOptions, whole_process_report
 from vinet.bench.reframing import reframe_report
-from vinet.bench.report import print_process_report, print_report, write_report
+from vinet.bench.report import print_loader_report, print_process_report, print_report, write_report
 from vinet.reference import naive_process
 
 
@@ -57,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--process_size", type=number_flag(int, 2), nargs=2, default=ProcessOptions.size,
                         metavar=("H", "W"), help="--processes: frame size (JPEG frames)")
     parser.add_argument("--rounds", type=number_flag(int, 1), default=ProcessOptions.rounds,
-                        help="--processes: interleaved rounds (the best counts)")
+                        help="--processes and --loader: interleaved rounds (the best counts)")
     parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=None, metavar="NAME",
                         help="--processes: the backends timed beside PyTorch fp32 (default: all installed; int8 "
                              "files are calibrated first on the workload's frames, each run also timed without its "
@@ -70,6 +72,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reframe", action="store_true",
                         help="only time reframe.py: 10 s of 720p with maps given, against real time; --analysis_fps "
                              "against the full rate; one minute of 720p with ViNet-S bf16, end to end")
+    parser.add_argument("--loader", action="store_true",
+                        help="only time training's loader on FullHD CrowdSAL videos (from the videos and from a "
+                             "frame cache, 2 workers) against ViNet's and AViNet's training steps, interleaved "
+                             "--rounds times")
     parser.add_argument("--naive_process", nargs=3, metavar=("FRAMES", "OUT", "WEIGHTS"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -78,6 +84,9 @@ def check_args(args: argparse.Namespace) -> None:
     """InputError for flags that cannot work together."""
     if args.steps and (args.processes or args.reframe or args.memory):
         raise InputError("--steps times the model alone: run it without --processes, --reframe or --memory")
+    if args.loader and (args.steps or args.processes or args.reframe or args.memory):
+        raise InputError("--loader times training's loader alone: run it without --steps, --processes, --reframe or "
+                         "--memory")
     if args.video and not args.processes:
         raise InputError("--video gives --processes its frames: add --processes")
     if (args.backend or args.precision) and not args.processes:
@@ -102,13 +111,15 @@ def run(args: argparse.Namespace) -> None:
     if args.naive_process:
         naive_process(*args.naive_process)
         return
-    report = process_benchmarks(args) if args.processes or args.reframe or args.memory else engine_benchmarks(args)
+    alone = args.processes or args.reframe or args.memory or args.loader
+    report = process_benchmarks(args) if alone else engine_benchmarks(args)
     write_report(report, args.json)
     print(f"wrote {args.json}")
 
 
 def process_benchmarks(args: argparse.Namespace) -> dict:
-    """--processes, --reframe and --memory: whole processes and reframing against the clock, and memory."""
+    """--processes, --reframe, --memory and --loader: whole processes and reframing against the clock, memory, and
+    training's loader against training."""
     options = ProcessOptions(frames=args.process_frames, size=tuple(args.process_size), video=args.video,
                              rounds=args.rounds, backends=args.backend, precisions=args.precision)
     with tempfile.TemporaryDirectory() as tmp:
@@ -116,8 +127,12 @@ def process_benchmarks(args: argparse.Namespace) -> dict:
         report.update(whole_process_report(options, Path(tmp)) if args.processes else {})
         report.update(reframe_report(Path(tmp), args.rounds) if args.reframe else {})
         report.update(memory_report(Path(tmp)) if args.memory else {})
+        report.update(loader_report(Path(tmp), args.rounds, "python benchmark.py " + " ".join(sys.argv[1:]))
+                      if args.loader else {})
     if args.processes:
         print_process_report(report)
+    if args.loader:
+        print_loader_report(report)
     return report
 
 

@@ -1,12 +1,13 @@
 """The data layer: frames as the models see them, a window's audio excerpt (inference, training and export share
 these), then the training datasets. The datasets' on-disk layouts are layouts.py's; video and audio files are
-decoded by media.py.
+decoded by media.py, the 2026 benchmarks' training clips by video_clips.py.
 
 Frames are preprocessed exactly as the original (PIL bilinear resize to 224x384, ImageNet
 normalisation); a clip's audio is its frames' excerpt under a Hann window, centred in SoundNet's
 zero buffer, as in the original's generate and training code.
 """
 import zlib
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,17 +18,24 @@ from PIL import Image, UnidentifiedImageError
 from layouts import (
     AUDIO_VISUAL_DATASETS,
     FRAME_FOLDER_PARTS,
+    TEST,
     TRAIN,
     VALIDATION,
     AnnotatedVideo,
+    BenchmarkVideo,
+    benchmark_set,
+    check_fixations_inside,
     check_not_empty,
     list_audio_visual_videos,
+    list_benchmark_videos,
     list_frame_folder_videos,
     read_density,
+    read_fixation_events,
     read_fixations,
 )
-from media import Audio, load_wav
+from media import Audio, decode_audio, load_wav
 from utils import (
+    AUDIO_RATE,
     CLIP_LENGTH,
     FRAME_SIZE,
     IMAGENET_MEAN,
@@ -36,6 +44,7 @@ from utils import (
     audio_buffer_length,
     resize_map,
 )
+from video_clips import ClipReader, video_facts
 
 if TYPE_CHECKING:
     from registry import WindowRule
@@ -63,8 +72,16 @@ def frame_tensor(image: Image.Image, size: tuple[int, int] = FRAME_SIZE, mean: t
                  std: tuple[float, ...] = IMAGENET_STD) -> torch.Tensor:
     """(3, H, W) model input: the original's Resize(size) on a PIL image, ToTensor, Normalize(mean, std)."""
     resized = image.resize((size[1], size[0]), Image.BILINEAR)
-    pixels = torch.from_numpy(np.asarray(resized, dtype=np.uint8).copy()).permute(2, 0, 1)
-    return pixels.float().div(255).sub_(torch.tensor(mean).view(3, 1, 1)).div_(torch.tensor(std).view(3, 1, 1))
+    return pixels_tensor(np.asarray(resized, dtype=np.uint8), mean, std)
+
+
+def pixels_tensor(pixels: np.ndarray, mean: tuple[float, ...] = IMAGENET_MEAN,
+                  std: tuple[float, ...] = IMAGENET_STD) -> torch.Tensor:
+    """Model input from uint8 pixels already at the frame size, channels last: (H, W, 3) -> (3, H, W), or a clip's
+    (T, H, W, 3) -> (3, T, H, W) in one pass; ToTensor, Normalize(mean, std)."""
+    channels_first = torch.from_numpy(pixels.copy()).movedim(-1, 0)
+    shape = (3,) + (1,) * (pixels.ndim - 1)
+    return channels_first.float().div(255).sub_(torch.tensor(mean).view(shape)).div_(torch.tensor(std).view(shape))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -151,9 +168,9 @@ class ClipDataset(torch.utils.data.Dataset):
                  normalisation: tuple[tuple[float, ...], tuple[float, ...]] = (IMAGENET_MEAN, IMAGENET_STD)):
         if mode not in (TRAIN, VALIDATION):
             raise ValueError(f"mode must be {TRAIN!r} or {VALIDATION!r}, got {mode!r}")
-        for video in videos:
-            check_not_empty(video)
         self.videos = videos
+        for video in videos:
+            self.check_video(video)
         self.mode = mode
         self.clip_length = clip_length
         self.window = window if window is not None and window.centred else None
@@ -168,9 +185,8 @@ class ClipDataset(torch.utils.data.Dataset):
         self.epoch = 0
         self.items = []
         if mode == VALIDATION:
-            self.items = [(v, start) for v, video in enumerate(videos)
-                          for start in self.validation_starts(len(video.maps))
-                          if read_density(video.maps[self.target_frame(video, start)]).max() > 0]
+            self.items = [(v, start) for v in range(len(videos)) for start in self.validation_starts(self.num_frames(v))
+                          if self.validation_target_usable(v, self.target_frame(v, start))]
             if not self.items:
                 raise InputError(f"no validation clips in {name}: videos need more than {self.span} frames "
                                  "and non-empty saliency maps")
@@ -187,8 +203,39 @@ class ClipDataset(torch.utils.data.Dataset):
         target = min(start + (self.span - 1) // 2, num_frames - 1)
         return self.window.frames(target, num_frames), target
 
-    def target_frame(self, video: AnnotatedVideo, start: int) -> int:
-        return self.clip_frames(len(video.maps), start)[1]
+    def target_frame(self, video_index: int, start: int) -> int:
+        return self.clip_frames(self.num_frames(video_index), start)[1]
+
+    # Per-video accessors: frame folders here; a subclass reading other files (video_clips) overrides them.
+
+    def check_video(self, video: AnnotatedVideo) -> None:
+        """InputError (at start-up) when a video cannot give clips."""
+        check_not_empty(video)
+
+    def num_frames(self, video_index: int) -> int:
+        return len(self.videos[video_index].maps)
+
+    def clip_tensor(self, video_index: int, indices: list[int]) -> torch.Tensor:
+        """(3, T, H, W): the frames `indices` of a video as the model sees them."""
+        frames = self.videos[video_index].frames
+        return torch.stack([frame_tensor(read_image(frames[i]), self.frame_size, *self.normalisation)
+                            for i in indices], dim=1)
+
+    def density(self, video_index: int, frame: int) -> np.ndarray:
+        """The float32 saliency map in [0, 1] of a frame, at its own size."""
+        return read_density(self.videos[video_index].maps[frame])
+
+    def fixation_map(self, video_index: int, frame: int) -> np.ndarray:
+        """The float32 binary fixation map of a frame, at the saliency map's size."""
+        return read_fixations(self.videos[video_index].fixations[frame]).astype(np.float32)
+
+    def saliency_source(self, video_index: int) -> Path:
+        """Where a video's saliency maps are (named when they are all empty)."""
+        return self.videos[video_index].maps[0].parent
+
+    def validation_target_usable(self, video_index: int, frame: int) -> bool:
+        """Whether a validation clip may end on this frame: its map is not empty."""
+        return self.density(video_index, frame).max() > 0
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose random clips training draws (call before creating the epoch's loader iterator)."""
@@ -207,25 +254,22 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def draw_start(self, video_index: int, index: int) -> tuple[int, np.ndarray]:
         """A random start whose target map is not empty, and that map."""
-        video = self.videos[video_index]
         rng = np.random.default_rng([self.seed, self.salt, self.epoch, index])
-        num_starts = max(1, len(video.maps) - self.span + 1)
+        num_starts = max(1, self.num_frames(video_index) - self.span + 1)
         for attempt in range(RANDOM_DRAWS + num_starts):
             start = int(rng.integers(num_starts)) if attempt < RANDOM_DRAWS else attempt - RANDOM_DRAWS
-            density = read_density(video.maps[self.target_frame(video, start)])
+            density = self.density(video_index, self.target_frame(video_index, start))
             if density.max() > 0:
                 return start, density
-        raise InputError(f"every saliency map of {video.name} that ends a clip is empty "
-                         f"({video.maps[0].parent}); remove the video from the dataset")
+        raise InputError(f"every saliency map of {self.videos[video_index].name} that ends a clip is empty "
+                         f"({self.saliency_source(video_index)}); remove the video from the dataset")
 
     def load_clip(self, video_index: int, start: int, density: np.ndarray | None = None) -> dict[str, torch.Tensor]:
         """The sample dict of the clip of a video starting at `start`."""
-        video = self.videos[video_index]
-        indices, target = self.clip_frames(len(video.maps), start)
-        clip = torch.stack([frame_tensor(read_image(video.frames[i]), self.frame_size, *self.normalisation)
-                            for i in indices], dim=1)
-        density = read_density(video.maps[target]) if density is None else density
-        fixations = read_fixations(video.fixations[target]).astype(np.float32) if self.with_fixations else None
+        indices, target = self.clip_frames(self.num_frames(video_index), start)
+        clip = self.clip_tensor(video_index, indices)
+        density = self.density(video_index, target) if density is None else density
+        fixations = self.fixation_map(video_index, target) if self.with_fixations else None
         if self.mode == TRAIN:
             height, width = self.frame_size
             density = resize_map(density, (width, height))
@@ -312,6 +356,95 @@ class AudioVisualDataset(ClipDataset):
                 self._audio_cache.pop(next(iter(self._audio_cache)))
             self._audio_cache[video_index] = load_wav(self.videos[video_index].audio)
         return self._audio_cache[video_index]
+
+
+class BenchmarkDataset(ClipDataset):
+    """CrowdSAL or NTIRE 2026 (layouts.list_benchmark_videos), one split (training's TRAIN, validation's TEST): clips
+    decoded straight from the mp4s or read from a frame cache (video_clips.ClipReader), targets from the 10-bit
+    saliency videos, fixation maps of the JSON's events and, with use_sound, the mp4's sound windowed as
+    AudioVisualDataset's (at SoundNet's rate, by the video's frame times, as inference hears it)."""
+
+    def __init__(self, root: str | Path, dataset: str, mode: str = TRAIN, clip_length: int = CLIP_LENGTH,
+                 frame_size: tuple[int, int] = FRAME_SIZE, use_sound: bool = False, fixations: bool = True,
+                 frame_cache: str | Path | None = None, **options):
+        found = benchmark_set(root)
+        if found != dataset:
+            raise InputError(f"{root} holds a {found} layout, not {dataset}'s: pass --dataset {found}")
+        split = TRAIN if mode == TRAIN else TEST
+        videos = list_benchmark_videos(root, split)
+        self.use_sound = use_sound
+        self.lengths = [self.usable_length(video) for video in videos]
+        self.reader = ClipReader(frame_size, frame_cache)
+        self.buffer_length = audio_buffer_length(clip_length)
+        self._events: OrderedDict[int, list[np.ndarray]] = OrderedDict()
+        self._audio: OrderedDict[int, Audio] = OrderedDict()
+        super().__init__(videos, mode, clip_length, frame_size, fixations, name=f"{dataset} {root} ({split})",
+                         **options)
+
+    def usable_length(self, video: BenchmarkVideo) -> int:
+        """Frames a video and its saliency video both have; InputError when the sound an audio model needs is
+        missing."""
+        frames, has_audio = video_facts(video.video)
+        if self.use_sound and not has_audio:
+            raise InputError(f"{video.video} has no audio track: AViNet hears the videos' sound; train ViNet "
+                             "(--use_sound False) or remove the video")
+        return min(frames, video_facts(video.saliency)[0])
+
+    def check_video(self, video: BenchmarkVideo) -> None:
+        """Checked when listed and counted (list_benchmark_videos, usable_length)."""
+
+    def num_frames(self, video_index: int) -> int:
+        return self.lengths[video_index]
+
+    def clip_tensor(self, video_index: int, indices: list[int]) -> torch.Tensor:
+        return pixels_tensor(self.reader.rgb(self.videos[video_index].video, indices), *self.normalisation)
+
+    def density(self, video_index: int, frame: int) -> np.ndarray:
+        gray = self.reader.gray16(self.videos[video_index].saliency, frame)
+        return gray.astype(np.float32) / np.float32(65535)
+
+    def fixation_map(self, video_index: int, frame: int) -> np.ndarray:
+        """The frame's unique events as a binary map at the saliency video's size."""
+        video = self.videos[video_index]
+        width, height = self.reader.info(video.saliency).size
+        if video_index not in self._events:
+            events = read_fixation_events(video.fixations, video.name)
+            check_fixations_inside(events, (height, width), video.name, video.fixations)
+            self._events[video_index] = events
+            if len(self._events) > AUDIO_CACHE_SIZE:
+                self._events.popitem(last=False)
+        events = self._events[video_index]
+        if frame >= len(events):
+            raise InputError(f"{video.name}: {video.fixations} has {len(events)} frames, the video "
+                             f"{self.num_frames(video_index)}: fix or replace the file")
+        binary = np.zeros((height, width), np.float32)
+        binary[events[frame][:, 0], events[frame][:, 1]] = 1
+        return binary
+
+    def saliency_source(self, video_index: int) -> Path:
+        return self.videos[video_index].saliency
+
+    def validation_target_usable(self, video_index: int, frame: int) -> bool:
+        """Every frame: the benchmarks' maps are blurred fixations and every frame has some (decoding each target
+        at start-up would take minutes)."""
+        return True
+
+    def load_clip(self, video_index: int, start: int, density: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        sample = super().load_clip(video_index, start, density)
+        if self.use_sound:
+            info = self.reader.info(self.videos[video_index].video)
+            audio = self.soundtrack(video_index)
+            starts, ends = frame_audio_windows(info.frame_times, info.fps, audio)
+            sample["audio"] = clip_audio(audio, starts, ends, start, self.clip_length, self.buffer_length)
+        return sample
+
+    def soundtrack(self, video_index: int) -> Audio:
+        """The mp4's sound at SoundNet's rate, from a small per-worker cache."""
+        if video_index not in self._audio:
+            if len(self._audio) >= AUDIO_CACHE_SIZE:
+                self._audio.popitem(last=False)
+            self._audio[video_index] = decode_audio(self.videos[video_index].video, rate=AUDIO_RATE)
+        return self._audio[video_index]
 
 
 class SoundDataset(torch.utils.data.ConcatDataset):

@@ -55,8 +55,9 @@ def gaze_density(paths: np.ndarray, height: int, width: int, watched: int = 0,
     """(N, H, W) float32 saliency in [0, 1]: a Gaussian around the watched disc."""
     sigma = sigma or min(height, width) / 8
     rows, cols = np.mgrid[:height, :width]
-    r, c = paths[:, watched, 0, None, None], paths[:, watched, 1, None, None]
-    return np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / (2 * sigma ** 2)).astype(np.float32)
+    # frame by frame: the float64 intermediates of a whole FullHD video would take gigabytes
+    return np.stack([np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / (2 * sigma ** 2)).astype(np.float32)
+                     for r, c in paths[:, watched]])
 
 
 def write_video(path: str, frames: np.ndarray, fps: float, audio: np.ndarray | None = None,

@@ -1,4 +1,5 @@
-"""Train ViNet or AViNet on DHF1K, Hollywood-2, UCF-Sports or the six audio-visual sets; resumable and distributed.
+"""Train ViNet or AViNet on DHF1K, Hollywood-2, UCF-Sports, the six audio-visual sets, CrowdSAL or NTIRE 2026;
+resumable and distributed.
 
     python train.py --train_path_data DHF1K/annotation --val_path_data DHF1K/val --s3d_weights S3D_kinetics400.pt \\
         --model_val_path runs/vinet_dhf1k.pt
@@ -6,6 +7,8 @@
         --load_weight runs/vinet_dhf1k.pt --model_val_path runs/vinet_hollywood.pt
     python train.py --dataset SoundDataset --use_sound True --split 1 --train_path_data AV --load_weight \\
         runs/vinet_dhf1k.pt --soundnet_weights soundnet8_final.pt --model_val_path runs/avinet_split1.pt
+    python train.py --dataset CrowdSAL --train_path_data CrowdSAL --load_weight runs/vinet_dhf1k.pt \\
+        --frame_cache /scratch/frames --model_val_path runs/vinet_crowdsal.pt     # validates on its test split
     torchrun --nproc_per_node=4 train.py ...                  # DDP: nccl on GPUs, gloo on CPUs
     python train.py ... --resume                               # continue from <model_val_path stem>_last.pt
 
@@ -74,9 +77,11 @@ def parse_settings(argv: list[str] | None = None) -> TrainSettings:
 def _data_flags(data: argparse._ArgumentGroup) -> None:
     data.add_argument("--dataset", choices=DATASETS, default=TrainSettings.dataset)
     data.add_argument("--train_path_data", required=True,
-                      help="dataset root: the DHF1K/Hollywood/UCF training folder, or the audio-visual root")
+                      help="dataset root: the DHF1K/Hollywood/UCF training folder, the audio-visual root, or the "
+                           "CrowdSAL / NTIRE 2026 root (its train split)")
     data.add_argument("--val_path_data", default=TrainSettings.val_path_data,
-                      help="validation folder (SoundDataset: the same root, test lists)")
+                      help="validation folder (SoundDataset: the same root, test lists; CrowdSAL / NTIRE2026: its "
+                           "test split, default the training root's)")
     data.add_argument("--split", type=number_flag(int, 1, 3), default=TrainSettings.split,
                       help="audio-visual fold 1-3 (DIEM has one split)")
     data.add_argument("--av_datasets", nargs="+", choices=AUDIO_VISUAL_DATASETS,
@@ -86,6 +91,9 @@ def _data_flags(data: argparse._ArgumentGroup) -> None:
                       help="random training clips per video per epoch")
     data.add_argument("--no_workers", type=number_flag(int, 0), default=TrainSettings.no_workers,
                       help="data loader worker processes")
+    data.add_argument("--frame_cache", default=TrainSettings.frame_cache, metavar="DIR",
+                      help="CrowdSAL / NTIRE2026: decode each video's frames once at the frame size into DIR and "
+                           "read later epochs and runs from there (default: decode every clip from the video)")
     add_audio_ablation_flag(data)
 
 

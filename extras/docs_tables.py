@@ -172,7 +172,6 @@ def stages_table(report: dict) -> str:
     return markdown_table(header, rows)
 
 
-# each table: the report it reads and how it is written
 def int8_study_table(report: dict) -> str:
     """Each int8 setting's CC with fp32 on the check clip and its speed (extras/int8_study.py)."""
     header = ["model", "setting", "calibration", "mean CC", "worst CC", "windows under 0.99", "windows/s",
@@ -190,6 +189,14 @@ def int8_study_table(report: dict) -> str:
     return markdown_table(header, rows)
 
 
+def loader_table(report: dict) -> str:
+    """Training's loader on FullHD videos against training steps (benchmark.py --loader), best of the rounds."""
+    rows = [[row["run"], significant(row["clips_per_s"]), f"{row['workers']}" if row["workers"] else "",
+             ", ".join(significant(rate) for rate in row["all_clips_per_s"])] for row in report["loader"]]
+    return markdown_table(["run", "clips/s", "loader workers", "every round (clips/s)"], rows)
+
+
+# each table: the report it reads and how it is written
 TABLES: dict[str, tuple[str, Callable[[dict], str]]] = {
     "cpu-generate": ("benchmark_cpu.json", generate_table),
     "cpu-model-alone": ("benchmark_cpu.json", model_only_table),
@@ -207,6 +214,7 @@ TABLES: dict[str, tuple[str, Callable[[dict], str]]] = {
     "cuda-h200-facts": ("benchmark_cuda_h200.json", facts_table),
     "int8-study": ("int8_study_cpu.json", int8_study_table),
     "int8-check-cpu": ("benchmark_int8_check_cpu.json", processes_table),
+    "loader-cpu": ("benchmark_loader_cpu.json", loader_table),
 }
 
 

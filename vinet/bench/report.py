@@ -51,6 +51,15 @@ def print_process_report(report: dict) -> None:
               f"{1000 * stage['write_per_frame_s']:12.1f}")
 
 
+def print_loader_report(report: dict) -> None:
+    """--loader's table: clips per second of training's loader against training steps."""
+    print(f"\n{'run':50s} {'clips/s':>8s} {'workers':>8s}   all rounds")
+    for r in report["loader"]:
+        rounds = " ".join(f"{rate:.3f}" for rate in r["all_clips_per_s"])
+        print(f"{r['run']:50s} {r['clips_per_s']:8.3f} {r['workers']:8d}   {rounds}")
+    print(f"filling the frame cache: {report['cache_fill_s_per_video']:.1f} s a video")
+
+
 def write_report(report: dict, path: str | Path) -> None:
     """The report as indented JSON, written atomically (a killed run leaves no half a file)."""
     atomic_write_bytes(path, json.dumps(report, indent=2).encode())

@@ -4,14 +4,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import loss
-from layouts import AUDIO_VISUAL_DATASETS
+from layouts import AUDIO_VISUAL_DATASETS, BENCHMARK_SETS
 from registry import ModelEntry, WindowRule, get_entry, identify_model
 from utils import InputError
 from vinet.loading import ENTRY_FLAGS, ModelOptions, RunOptions
 from vinet.training.checkpoints import recorded_entry
 from weights import read_weights, unwrap_state_dict
 
-DATASETS = ("DHF1KDataset", "SoundDataset", "Hollywood", "UCF")
+DATASETS = ("DHF1KDataset", "SoundDataset", "Hollywood", "UCF", *BENCHMARK_SETS)
+WITH_SOUND = ("SoundDataset", *BENCHMARK_SETS)   # the datasets whose videos have sound
 # The published recipes (Adam 1e-4 for all): the loss terms, and the batch size on DHF1K-like sets and on the
 # audio-visual sets, where flags do not say otherwise. The original's (Jain et al.) and ViNet++'s (Girmaji et al.).
 RECIPES = {"original": ({"kldiv"}, 8, 8), "vinet++": ({"kldiv", "cc"}, 8, 2)}
@@ -33,6 +34,7 @@ class TrainSettings:
     frame_size: tuple[int, int] | None = ModelOptions.frame_size
     clips_per_video: int = 1
     no_workers: int = 4
+    frame_cache: str | None = None
     audio_ablation: str = RunOptions.audio_ablation
     # model
     model: str | None = ModelOptions.model
@@ -117,6 +119,7 @@ class DataConfig:
     fixations: bool            # training samples carry fixation maps (the NSS term needs them)
     clips_per_video: int
     audio_ablation: str
+    frame_cache: str | None    # CrowdSAL / NTIRE 2026: the folder of decoded frames (video_clips), None: decode clips
     batch_size: int
     workers: int
     seed: int
@@ -176,8 +179,14 @@ def given(path: str | None) -> str | None:
 
 def check_settings(settings: TrainSettings) -> None:
     """Refuse inconsistent settings with one line naming the fix."""
-    if settings.dataset != "SoundDataset" and not settings.val_path_data:
+    if settings.dataset not in WITH_SOUND and not settings.val_path_data:
         raise InputError(f"--dataset {settings.dataset} needs --val_path_data (the validation folder)")
+    if settings.frame_cache and settings.dataset not in BENCHMARK_SETS:
+        raise InputError(f"--frame_cache holds frames decoded from videos: it goes with --dataset "
+                         f"{' or '.join(BENCHMARK_SETS)}, not {settings.dataset} (already frames)")
+    if settings.audio_ablation != "none" and settings.dataset in BENCHMARK_SETS:
+        raise InputError(f"--audio_ablation is studied on the audio-visual sets (--dataset SoundDataset), not "
+                         f"{settings.dataset}: drop it")
 
 
 def model_entry(settings: TrainSettings, resumed: dict | None) -> ModelEntry:
@@ -200,9 +209,9 @@ def check_entry(settings: TrainSettings, entry: ModelEntry) -> None:
     if entry.members:
         raise InputError(f"{entry.name} is an ensemble: train {' and '.join(entry.members)} one by one and give both "
                          "checkpoints to the generate scripts (--file_weight S.pt A.pt)")
-    if entry.takes_audio and settings.dataset != "SoundDataset":
-        raise InputError(f"--use_sound True needs --dataset SoundDataset (the audio-visual sets): {entry.label} "
-                         "hears sound")
+    if entry.takes_audio and settings.dataset not in WITH_SOUND:
+        raise InputError(f"--use_sound True needs --dataset SoundDataset (the audio-visual sets), "
+                         f"{' or '.join(BENCHMARK_SETS)}: {entry.label} hears sound")
     if settings.audio_ablation != "none" and not entry.takes_audio:
         raise InputError(f"--audio_ablation {settings.audio_ablation} acts on what an audio-visual model hears; "
                          f"{entry.label} hears nothing: drop it, or train AViNet (--use_sound True)")
@@ -233,7 +242,8 @@ def configure(settings: TrainSettings, resumed: dict | None = None) -> TrainConf
                       frame_size=entry.frame_size, window=entry.window, normalisation=(entry.mean, entry.std),
                       use_sound=entry.takes_audio, fixations="nss" in weights,
                       clips_per_video=settings.clips_per_video, audio_ablation=settings.audio_ablation,
-                      batch_size=batch_size, workers=settings.no_workers, seed=settings.seed)
+                      frame_cache=settings.frame_cache, batch_size=batch_size, workers=settings.no_workers,
+                      seed=settings.seed)
     optim = OptimConfig(name=settings.optim, lr=settings.lr, momentum=settings.momentum,
                         weight_decay=settings.weight_decay, schedule=settings.lr_sched, step_size=settings.step_size,
                         gamma=settings.gamma, epochs=settings.no_epochs, accum_steps=settings.accum_steps,

@@ -2,8 +2,8 @@
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from dataloader import DHF1KDataset, HollywoodUCFDataset, SoundDataset, collate_clips
-from layouts import TRAIN, VALIDATION
+from dataloader import BenchmarkDataset, DHF1KDataset, HollywoodUCFDataset, SoundDataset, collate_clips
+from layouts import BENCHMARK_SETS, TRAIN, VALIDATION
 from vinet.training.config import DataConfig
 from vinet.training.process import Process
 
@@ -20,10 +20,24 @@ def build_datasets(data: DataConfig, eval_only: bool = False) -> tuple[Dataset |
                                                         clips_per_video=data.clips_per_video,
                                                         audio_ablation=data.audio_ablation, **sound, **options)
         return train_set, val_set
+    if data.dataset in BENCHMARK_SETS:
+        return benchmark_datasets(data, options, eval_only)
     dataset_class = DHF1KDataset if data.dataset == "DHF1KDataset" else HollywoodUCFDataset
     val_set = dataset_class(data.val_root, VALIDATION, fixations=True, **options)
     train_set = None if eval_only else dataset_class(data.train_root, TRAIN, fixations=data.fixations,
                                                      clips_per_video=data.clips_per_video, **options)
+    return train_set, val_set
+
+
+def benchmark_datasets(data: DataConfig, options: dict, eval_only: bool) -> tuple[Dataset | None, Dataset]:
+    """CrowdSAL or NTIRE 2026: training on the root's train split, validation on the test split of --val_path_data
+    or, without it, of the training root."""
+    videos = {"use_sound": data.use_sound, "frame_cache": data.frame_cache}
+    val_set = BenchmarkDataset(data.val_root or data.train_root, data.dataset, VALIDATION, fixations=True, **videos,
+                               **options)
+    train_set = None if eval_only else BenchmarkDataset(data.train_root, data.dataset, TRAIN,
+                                                        fixations=data.fixations, clips_per_video=data.clips_per_video,
+                                                        **videos, **options)
     return train_set, val_set
 
 
