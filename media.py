@@ -306,11 +306,17 @@ def decode_video_frames(path: str | Path) -> Iterator[av.VideoFrame]:
         yield from decoded(container, stream)
 
 
+def gray16(frame: av.VideoFrame) -> np.ndarray:
+    """A saliency video's frame as a (height, width) uint16 map: gray16le keeps all 10 bits of a yuv420p10le map;
+    an 8-bit video's levels are scaled to 16 bits. On one swscale thread: FFmpeg 8.1's threads garble a run of a
+    16-bit row now and then."""
+    return frame.reformat(format="gray16le", threads=1).to_ndarray()
+
+
 def gray16_frames(path: str | Path) -> Iterator[np.ndarray]:
-    """A saliency video's frames one at a time as (height, width) uint16 maps (gray16le keeps all 10 bits of a
-    yuv420p10le map; an 8-bit video's levels are scaled to 16 bits), in decoding order as a benchmark reads them."""
-    for frame in decode_video_frames(path):   # swscale's threads garble 16-bit rows now and then (FFmpeg 8.1): one
-        yield frame.reformat(format="gray16le", threads=1).to_ndarray()
+    """A saliency video's frames one at a time as gray16 maps, in decoding order as a benchmark reads them."""
+    for frame in decode_video_frames(path):
+        yield gray16(frame)
 
 
 def frames_by_index(info: VideoInfo) -> Iterator[av.VideoFrame | None]:
@@ -431,7 +437,7 @@ class VideoWriter:
     def write(self, picture: np.ndarray | av.VideoFrame, index: int) -> None:
         """Encode frame `index` (the source's timestamp of that frame, or index / fps), after the sound that
         comes before it. A saliency video's pictures are (height, width) uint16 maps."""
-        if isinstance(picture, np.ndarray) and picture.ndim == 2:   # one thread: see gray16_frames
+        if isinstance(picture, np.ndarray) and picture.ndim == 2:   # one thread: see gray16
             picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture, dtype=np.uint16), format="gray16le")
             picture = picture.reformat(format=self.video.pix_fmt, threads=1)
         elif isinstance(picture, np.ndarray):

@@ -21,11 +21,12 @@ from pathlib import Path
 import av
 import numpy as np
 
-from media import VideoInfo, decoded, held_frames, open_media, probe_video
+from media import VideoInfo, decoded, gray16, held_frames, open_media, probe_video
 from utils import InputError, atomic_path
 
 OPEN_FILES = 6          # containers kept open per worker: a clip's video and saliency video, for a few videos
 CACHE_KEY_VERSION = 1   # bump when the cached frames would come out differently
+CACHE_CHUNK = 256       # frames decoded at a time into a cache file
 SEEK_BACK = 8           # frames a seek first steps back when a clip's first frame lies before its keyframe
 
 
@@ -79,7 +80,7 @@ class ClipReader:
 
     def gray16(self, path: Path, index: int) -> np.ndarray:
         """(H, W) uint16: frame `index` of a saliency video at its own size."""
-        return self.decode(path, [index], lambda frame: frame.to_ndarray(format="gray16le"))[0]
+        return self.decode(path, [index], gray16)[0]
 
     def decode(self, path: Path, indices: list[int], convert: Callable[[av.VideoFrame], np.ndarray]) -> np.ndarray:
         """The converted frames `indices`: seek to the keyframe before the first, decode forward to the last. When the
@@ -143,12 +144,14 @@ class ClipReader:
         """Decode every frame of a video at the frame size into a cache file (written atomically: workers filling
         the same file at once leave one whole file)."""
         num_frames = self.info(path).num_frames
-        indices = list(range(num_frames))
+        reader = ClipReader(self.frame_size)
         try:
             with atomic_path(file) as temporary:
                 frames = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8,
                                                    shape=(num_frames, *self.frame_size, 3))
-                frames[:] = ClipReader(self.frame_size).rgb(path, indices)
+                for start in range(0, num_frames, CACHE_CHUNK):   # a long video never sits in memory whole
+                    chunk = list(range(start, min(start + CACHE_CHUNK, num_frames)))
+                    frames[chunk[0]:chunk[-1] + 1] = reader.rgb(path, chunk)
                 frames.flush()
                 del frames
         except OSError as error:
