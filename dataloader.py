@@ -23,7 +23,7 @@ from layouts import (
     VALIDATION,
     AnnotatedVideo,
     BenchmarkVideo,
-    benchmark_set,
+    check_benchmark_set,
     check_fixations_inside,
     check_not_empty,
     list_audio_visual_videos,
@@ -367,9 +367,7 @@ class BenchmarkDataset(ClipDataset):
     def __init__(self, root: str | Path, dataset: str, mode: str = TRAIN, clip_length: int = CLIP_LENGTH,
                  frame_size: tuple[int, int] = FRAME_SIZE, use_sound: bool = False, fixations: bool = True,
                  frame_cache: str | Path | None = None, **options):
-        found = benchmark_set(root)
-        if found != dataset:
-            raise InputError(f"{root} holds a {found} layout, not {dataset}'s: pass --dataset {found}")
+        check_benchmark_set(root, dataset)
         split = TRAIN if mode == TRAIN else TEST
         videos = list_benchmark_videos(root, split)
         self.use_sound = use_sound

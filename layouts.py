@@ -285,6 +285,13 @@ def benchmark_set(root: str | Path) -> str:
                      "the dataset's root")
 
 
+def check_benchmark_set(root: str | Path, dataset: str) -> None:
+    """InputError unless the folder holds `dataset`'s layout (CROWDSAL or NTIRE2026)."""
+    found = benchmark_set(root)
+    if found != dataset:
+        raise InputError(f"{root} holds the {found} layout, not {dataset}'s: pass --dataset {found}")
+
+
 def list_benchmark_videos(root: str | Path, split: str = TEST, need_videos: bool = True) -> list[BenchmarkVideo]:
     """The videos of a split (TRAIN or TEST) of a CrowdSAL or NTIRE 2026 folder that have ground truth, by id;
     InputError naming the first missing folder or file (a video's mp4 only with `need_videos`)."""

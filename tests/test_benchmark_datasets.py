@@ -115,7 +115,7 @@ def test_the_split_comes_from_the_ids_or_the_split_file(data, name, dataset, tra
 
 
 def test_a_layout_of_the_other_benchmark_is_named(data):
-    with pytest.raises(InputError, match="holds a NTIRE2026 layout, not CrowdSAL's: pass --dataset NTIRE2026"):
+    with pytest.raises(InputError, match="holds the NTIRE2026 layout, not CrowdSAL's: pass --dataset NTIRE2026"):
         BenchmarkDataset(data / "ntire", CROWDSAL, TRAIN, T, SIZE)
 
 
@@ -159,7 +159,7 @@ def broken(data, tmp_path, name: str, remove: str):
     ("crowdsal", CROWDSAL, "Fixations", "error: folder not found: {root}/Fixations"),
     ("ntire", NTIRE2026, "Videos/b2.mp4", "error: b2: video not found: {root}/Videos/b2.mp4"),
     ("ntire_nested", NTIRE2026, "FixationsTrain", "error: folder not found: {root}/FixationsTrain"),
-    ("ntire", CROWDSAL, "", "error: {root} holds a NTIRE2026 layout, not CrowdSAL's: pass --dataset NTIRE2026"),
+    ("ntire", CROWDSAL, "", "error: {root} holds the NTIRE2026 layout, not CrowdSAL's: pass --dataset NTIRE2026"),
 ])
 def test_bad_layouts_are_one_line_at_start_up_and_exit_status_2(data, tmp_path, capsys, name, dataset, remove,
                                                                   message):

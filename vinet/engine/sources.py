@@ -15,7 +15,7 @@ from damage import Damage
 from dataloader import read_image
 from layouts import (
     VALIDATION,
-    benchmark_set,
+    check_benchmark_set,
     list_audio_visual_videos,
     list_benchmark_video_files,
     list_frame_folder_videos,
@@ -129,9 +129,7 @@ def video_files(paths: list[str], with_audio: bool) -> list[Video]:
 def benchmark_layout_videos(root: str | Path, dataset: str, split: str, with_audio: bool) -> list[Video]:
     """The videos of a split of a CrowdSAL or NTIRE 2026 folder (`dataset` names which; InputError when the folder
     holds the other), named by their ids."""
-    found = benchmark_set(root)
-    if found != dataset:
-        raise InputError(f"{root} holds the {found} layout, not {dataset}'s: pass --dataset {found}")
+    check_benchmark_set(root, dataset)
     return [video_file(path, with_audio, name) for name, path in list_benchmark_video_files(root, split)]
 
 
