@@ -1,5 +1,6 @@
 """--output_format mp4: one 10-bit saliency video per input, as the 2026 benchmarks take them (vinet/engine/writers.py),
 and the generate script's CrowdSAL / NTIRE 2026 splits."""
+import errno
 import json
 import logging
 import os
@@ -70,18 +71,19 @@ def test_a_rerun_resumes_and_maps_of_the_other_format_are_refused(tmp_path, clip
     assert not made.exists() and len(list((tmp_path / "out" / "clip").iterdir())) == 13
 
 
-def test_a_failing_run_leaves_no_video(tmp_path, clip, avinet_small, monkeypatch):
-    from vinet.engine import predictor as engine
+def test_a_full_disk_is_one_line_and_leaves_no_video(tmp_path, clip, avinet_small, monkeypatch, caplog):
+    real_write, frames = VideoWriter.write, []
 
-    real = engine.run_batches
-
-    def broken(*args):
-        yield next(real(*args))   # the encoder has started
-        raise OSError("the disk is gone")
-    monkeypatch.setattr(engine, "run_batches", broken)
-    with pytest.raises(OSError):
-        run_av(tmp_path, avinet_small, "--video", str(clip), "--save_path", str(tmp_path / "out"),
-               "--output_format", "mp4")
+    def fill_up(writer, picture, index):
+        frames.append(index)
+        if len(frames) > 3:   # the encoder has started a temporary file
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_write(writer, picture, index)
+    monkeypatch.setattr(VideoWriter, "write", fill_up)
+    assert run_av(tmp_path, avinet_small, "--video", str(clip), "--save_path", str(tmp_path / "out"),
+                  "--output_format", "mp4") == 2
+    assert error_lines(caplog)[0].startswith(f"cannot write saliency video {tmp_path / 'out' / 'clip.mp4'}: No "
+                                             "space left on device; free some space")
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["clip.manifest.json"]
 
 

@@ -17,10 +17,10 @@ DEFAULT_OUTPUT_FORMAT = "png"
 FOLDER_FPS = 30.0   # a saliency video of a frame folder (no timestamps): the 2026 benchmarks' rate
 
 
-def disk_error(path: Path, error: OSError) -> InputError:
+def disk_error(what: str, path: Path, error: OSError) -> InputError:
     """The one line for a disk that refuses a map or a saliency video."""
-    return InputError(f"cannot write {path}: {error.strerror or error}; free some space or fix the folder's "
-                      "permissions and rerun (what was already written is kept)")
+    return InputError(f"cannot write {what} {path}: {error.strerror or error}; free some space or fix the folder's "
+                      "permissions and rerun (the maps already written are kept)")
 
 
 def write_map(saliency: np.ndarray, size: tuple[int, int], path: Path) -> None:
@@ -28,7 +28,7 @@ def write_map(saliency: np.ndarray, size: tuple[int, int], path: Path) -> None:
     try:
         save_map(postprocess_map(saliency, size), path)
     except OSError as error:
-        raise disk_error(path, error) from error
+        raise disk_error("map", path, error) from error
 
 
 class MapWriter:
@@ -133,20 +133,23 @@ class SaliencyVideoSink:
         """Encode the frames before `index` that have no map (the last map again), then frame `index`."""
         if self.encoder is None:
             self._open((gray.shape[1], gray.shape[0]))
-        for held in range(self.written, index):
-            self.encoder.write(self.last if self.last is not None else gray, held)
-        self.encoder.write(gray, index)
+        try:
+            for held in range(self.written, index):
+                self.encoder.write(self.last if self.last is not None else gray, held)
+            self.encoder.write(gray, index)
+        except OSError as error:
+            raise disk_error("saliency video", self.path, error) from error
         self.written, self.last = index + 1, gray
 
     def _open(self, size: tuple[int, int]) -> None:
         source = self.video.source
         info = probe_video(source) if source is not None and Path(source).is_file() else None
-        self.encoder = VideoWriter(self.path, size, source=info, fps=None if info else self.video.fps or FOLDER_FPS,
-                                   saliency=True)
+        encoder = VideoWriter(self.path, size, source=info, fps=None if info else self.video.fps or FOLDER_FPS,
+                              saliency=True)
         try:
-            self.encoder.__enter__()
+            self.encoder = encoder.__enter__()
         except OSError as error:
-            raise disk_error(self.path, error) from error
+            raise disk_error("saliency video", self.path, error) from error
 
     def __enter__(self) -> "SaliencyVideoSink":
         return self
@@ -164,11 +167,15 @@ class SaliencyVideoSink:
     def _finish(self) -> None:
         while self.pending:
             self._encode_next()
-        for held in range(self.written, self.video.num_frames if self.encoder else 0):
-            self.encoder.write(self.last, held)   # the last frames could not be decoded: they show the last map
+        if self.encoder is not None and self.written < self.video.num_frames:
+            # the last frames could not be decoded: they show the last map
+            self._encode_until(self.video.num_frames - 1, self.last)
 
     def _close(self, kind, error, trace) -> None:
         for _, future in self.pending:
             future.cancel()
         if self.encoder is not None:
-            self.encoder.__exit__(kind, error, trace)
+            try:
+                self.encoder.__exit__(kind, error, trace)
+            except OSError as failure:   # the disk refused the video's end
+                raise disk_error("saliency video", self.path, failure) from failure
