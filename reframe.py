@@ -13,7 +13,8 @@ The algorithm is the library's, vinet/reframing/: scenes and bars (scenes.py), t
 (profiles.py), the camera (camera.py), the fit: crop, pad or auto (plan.py), the videos (render.py: H.264 at the
 source's timestamps, its first audio track copied) and the path JSON and summary (report.py). --path_json writes
 every frame's region and mode, each scene's camera, fit and picture; --debug the source under the heatmap with
-the region shown.
+the region shown; --export the camera as keyframes for editors (vinet/reframing/editors: .mlt for Shotcut,
+Kdenlive and melt, .fcpxml for Final Cut Pro and DaVinci Resolve).
 """
 import argparse
 import logging
@@ -60,6 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="redo maps in --save_path that other settings made (see <video>.manifest.json)")
     add_run_flags(parser)
     parser.add_argument("--path_json", default=None, metavar="PATH.json", help="also write the crop path")
+    parser.add_argument("--export", default=None, nargs="+", metavar="FILE",
+                        help="also write the camera as keyframes for editors, the format by the extension: .mlt "
+                             "(Shotcut, Kdenlive, melt), .fcpxml (Final Cut Pro, DaVinci Resolve)")
     parser.add_argument("--debug", default=None, metavar="DEBUG.mp4",
                         help="also write the source with heatmap, region shown, scene, camera and fit")
     parser.add_argument("--smoothing", default=ReframeOptions.smoothing, type=number_flag(float, 0),
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         check_args(args)
         model = None if args.maps else (model_options(args), run_options(args))
         line = reframe(args.video, args.output, options_of(args), args.maps, model, args.save_path, args.overwrite,
-                       args.path_json, args.debug, args.strict_media)
+                       args.path_json, args.debug, args.strict_media, args.export)
         log.info("%s", line)
     return run_main(body, log)
 

@@ -6,7 +6,8 @@
     for index, saliency in predictor.predict("clip.mp4"):    # a video file or a folder of frames
         ...                                                  # saliency: 2-D uint8, the frame's size
     vinet.save_maps(predictor, ["clip.mp4"], "out", output_format="mp4")   # out/clip.mp4, as the scripts write it
-    vinet.reframe("clip.mp4", "clip_9x16.mp4", weights="vinet_s.pt", aspect="9:16", path_json="path.json")
+    vinet.reframe("clip.mp4", "clip_9x16.mp4", weights="vinet_s.pt", aspect="9:16", path_json="path.json",
+                  export=["clip_9x16.mlt", "clip_9x16.fcpxml"])   # the camera as keyframes for editors
 
 The command lines (generate_result.py, reframe.py, ...) go through the same functions.
 """
@@ -78,11 +79,13 @@ def save_maps(predictor: Predictor, sources: list[str | Path], save_path: str | 
 
 def reframe(video: str | Path, output: str | Path, weights: str | Path | list[str | Path] | None = None,
             maps: str | Path | None = None, path_json: str | Path | None = None, debug: str | Path | None = None,
-            save_path: str | Path | None = None, overwrite: bool = False, **flags) -> str:
+            save_path: str | Path | None = None, overwrite: bool = False, export: list[str | Path] | None = None,
+            **flags) -> str:
     """What reframe.py does: `video` cut to another aspect ratio where people look, into `output`, along `maps`
     (a folder of maps the generate scripts made) or a model's (weights, or untrained=True); keywords as
     reframe.py's flags (aspect, width, height, fit, analysis_fps, smoothing, ..., and the model's: model,
-    frame_size, device, precision, ...). The one-line summary; InputError for bad input."""
+    frame_size, device, precision, ...); `export`: editors' projects (.mlt, .fcpxml: the camera as keyframes). The
+    one-line summary; InputError for bad input."""
     names = {option.name for option in fields(ReframeOptions)}
     options = ReframeOptions(**{name: value for name, value in flags.items() if name in names})
     model_flags = {name: value for name, value in flags.items() if name not in names}
@@ -92,4 +95,5 @@ def reframe(video: str | Path, output: str | Path, weights: str | Path | list[st
         raise InputError("vinet.reframe: give maps, weights, or untrained=True (its maps mean nothing)")
     strict_media = model_flags.pop("strict_media", False)   # how the video is read, with or without a model
     model = None if maps else options_from({**model_flags, **_weights_flags(weights), "strict_media": strict_media})
-    return job.reframe(video, output, options, maps, model, save_path, overwrite, path_json, debug, strict_media)
+    return job.reframe(video, output, options, maps, model, save_path, overwrite, path_json, debug, strict_media,
+                       export)

@@ -9,6 +9,7 @@ from media import VideoInfo, probe_video
 from vinet.engine.predictor import Predictor
 from vinet.engine.run import check_maps_of_video, maps_of_video
 from vinet.loading import ModelOptions, RunOptions, load_predictor
+from vinet.reframing.editors import check_exports
 from vinet.reframing.geometry import output_size
 from vinet.reframing.options import ReframeOptions
 from vinet.reframing.pipeline import reframe_video
@@ -28,11 +29,12 @@ def predict_maps(info: VideoInfo, frames: list[int], save_path: Path, predictor:
 def reframe(video: str | Path, output: str | Path, options: ReframeOptions, maps: str | Path | None = None,
             model: tuple[ModelOptions, RunOptions] | None = None, save_path: str | Path | None = None,
             overwrite: bool = False, path_json: str | Path | None = None, debug: str | Path | None = None,
-            strict_media: bool = False) -> str:
+            strict_media: bool = False, exports: list[str | Path] | None = None) -> str:
     """Cut `video` to the options' shape into `output`, along `maps` (a folder of maps) or the maps of `model` (its
-    options) on the analysed frames, kept in save_path when given; the one-line summary. Bad input (InputError) is
-    refused before any work. A damaged video is cut from what decodes, with one warning line saying what was lost
-    (`strict_media`: refused)."""
+    options) on the analysed frames, kept in save_path when given, with the editors' projects (`exports`); the
+    one-line summary. Bad input (InputError) is refused before any work. A damaged video is cut from what decodes,
+    with one warning line saying what was lost (`strict_media`: refused)."""
+    exports = check_exports(exports)
     info = probe_video(video)
     info.damage.make_strict(strict_media)
     output_size(info.size, options.aspect, options.width, options.height)
@@ -51,7 +53,7 @@ def reframe(video: str | Path, output: str | Path, options: ReframeOptions, maps
                      time.perf_counter() - started)
         started = time.perf_counter()
         line = reframe_video(info, maps_dir, Path(output), options, path_json and Path(path_json),
-                             debug and Path(debug), scenes)
+                             debug and Path(debug), scenes, exports)
         log.info("reframing: %.1f s", time.perf_counter() - started)
     if info.damage:
         log.warning("%s", info.damage.line())

@@ -20,9 +20,12 @@ BAR_MIN_SHARE = 0.01      # bars thinner than this share of the side are left as
 PICTURE_MIN_SHARE = 0.5   # bars leaving less than this share of a side are not bars (a dark scene)
 ASPECT_TOLERANCE = 0.05   # maps may be scaled copies of the frames, up to 5% off their aspect ratio
 SIZE_TOLERANCE = 0.01     # --width/--height and --aspect given together may differ by this share
+KEYFRAME_TOLERANCE = 0.01  # --export's keyframes keep every frame's region within this share of the source width
+MLT_COLORSPACE = 601      # the .mlt's source and profile: MLT then keeps the source's YUV as reframe.py's crop does
 DETECT_WIDTH = 256        # frames are shrunk to this width for cut detection (PySceneDetect's default)
 FITS = ("crop", "pad", "auto")
 OUTPUT_SUFFIXES = (".mp4", ".mov", ".mkv")
+EXPORT_SUFFIXES = (".mlt", ".fcpxml")   # --export: Shotcut, Kdenlive and melt; Final Cut Pro and DaVinci Resolve
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 

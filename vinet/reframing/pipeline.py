@@ -6,6 +6,7 @@ from pathlib import Path
 
 from media import VideoInfo
 from utils import atomic_path
+from vinet.reframing.editors import check_exports, write_exports
 from vinet.reframing.geometry import output_size
 from vinet.reframing.options import ReframeOptions
 from vinet.reframing.plan import plan_video
@@ -18,11 +19,14 @@ log = logging.getLogger("reframe")   # reframe.py's: its records read as before 
 
 
 def reframe_video(info: VideoInfo, maps_dir: Path, output: Path, options: ReframeOptions,
-                  path_json: Path | None = None, debug: Path | None = None, scenes: list[Scene] | None = None) -> str:
+                  path_json: Path | None = None, debug: Path | None = None, scenes: list[Scene] | None = None,
+                  exports: list[Path] | None = None) -> str:
     """Cut a video (its probe: media.probe_video) to the options' shape along its maps (maps_dir: one per frame, or
-    a sampled run's) into `output`, with the path JSON and the debug video when asked; the one-line summary.
-    `scenes` (find_scenes) spares the scene pass when known. InputError for bad input."""
+    a sampled run's) into `output`, with the path JSON, the debug video and the editors' projects (`exports`: .mlt,
+    .fcpxml) when asked; the one-line summary. `scenes` (find_scenes) spares the scene pass when known. InputError
+    for bad input."""
     output_size(info.size, options.aspect, options.width, options.height)
+    exports = check_exports(exports)
     maps = list_maps(maps_dir, info)
     if len(maps) < info.num_frames:
         log.info("maps of %d of %d frames: the targets between them are interpolated", len(maps), info.num_frames)
@@ -32,4 +36,6 @@ def reframe_video(info: VideoInfo, maps_dir: Path, output: Path, options: Refram
             document = path_document(info, plan)
             stack.enter_context(atomic_path(path_json)).write_text(json.dumps(document, indent=1))
         write_videos(info, plan, maps, output, debug, options.crf, options.preset)
+    if exports:
+        log.info("%s", write_exports(info, plan, exports))
     return summary(info, plan)
