@@ -47,7 +47,8 @@ class PageJobs:
 
     def run(self, video: str | None, label: str, wanted: list[str], aspect: str, fit: str = ReframeOptions.fit,
             progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str | None, ...]:  # noqa: B008 (gradio reads it)
-        """One job for the page: (overlay, maps zip, reframed cut, crop path JSON, debug video, status); gr.Error
+        """One job for the page: (overlay, maps zip, reframed cut, crop path JSON, debug video, editor projects,
+        status); gr.Error
         for bad input, before any model time when the probe shows it."""
         try:
             job = self.jobs.job(video, label, wanted, aspect, fit)
@@ -91,10 +92,12 @@ def build_page(jobs: DemoJobs) -> gr.Blocks:
                 with gr.Row():
                     path_json = gr.File(label="crop path (JSON)", elem_id="path")
                     maps_zip = gr.File(label="maps (zip)", elem_id="maps")
+                projects = gr.File(label="editor projects: open the .mlt in Shotcut or Kdenlive, import the .fcpxml "
+                                   "in Final Cut Pro or DaVinci Resolve", file_count="multiple", elem_id="editors")
         for control in (video, model, wanted):
             control.change(jobs.describe, [video, model, wanted], estimate)
         run.click(PageJobs(jobs).run, [video, model, wanted, aspect, fit],
-                  [overlay, maps_zip, cut, path_json, debug, status]) \
+                  [overlay, maps_zip, cut, path_json, debug, projects, status]) \
             .then(jobs.describe, [video, model, wanted], estimate)
     return page
 

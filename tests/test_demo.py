@@ -157,6 +157,7 @@ class PageRun:
     maps_zip: Path
     overlay_file: Path
     crop_path: dict
+    projects: list[str]     # the editor projects' downloads, by file name
     screenshot: Path
     second_status: str      # after choosing 16:9 and running again
     second_reframed: dict
@@ -212,7 +213,7 @@ def drive_page(page, url: str, tmp: Path) -> PageRun:
     page.locator("#source input[type=file]").set_input_files(str(SAMPLE))
     page.wait_for_selector("#source video", timeout=30_000)
     estimates = [estimate_text(page, "10 model windows")]
-    for output in ("heatmap overlay", "maps (zip)"):
+    for output in ("heatmap overlay", "maps (zip)", "editor projects"):
         page.locator("#outputs label", has_text=output).click()
     estimates.append(estimate_text(page, "20 model windows"))
     page.click("#run")
@@ -223,12 +224,13 @@ def drive_page(page, url: str, tmp: Path) -> PageRun:
     download.value.save_as(tmp / "maps.zip")
     (tmp / "overlay.mp4").write_bytes(page.request.get(overlay["src"]).body())
     crop_path = page.request.get(page.get_attribute("#path a[download]", "href")).json()
+    projects = [link.get_attribute("download") for link in page.locator("#editors a[download]").all()]
     status = page.inner_text("#status")
     page.evaluate("window.scrollTo(0, 0)")
     save_screenshot(page.screenshot(), screenshot_path(tmp))
     second_status, second_reframed = run_again_at(page, "16:9")
     return PageRun(empty_run_message, estimates, page.input_value("#model input"), overlay, reframed, debug, status,
-                   tmp / "maps.zip", tmp / "overlay.mp4", crop_path, screenshot_path(tmp), second_status,
+                   tmp / "maps.zip", tmp / "overlay.mp4", crop_path, projects, screenshot_path(tmp), second_status,
                    second_reframed)
 
 
@@ -273,6 +275,7 @@ def test_page_gives_the_maps_the_reframed_cut_and_its_path(page_run):
     assert (debug["videoWidth"], debug["videoHeight"]) == (320, 180)
     assert debug["duration"] == pytest.approx(SAMPLE_SECONDS, abs=0.15)
     assert "20 model windows run" in page_run.status and "keeps" in page_run.status   # reframe.py's summary
+    assert sorted(page_run.projects) == ["sample_9x16.fcpxml", "sample_9x16.mlt"]
 
 
 @needs_browser

@@ -1,6 +1,7 @@
 """The demo page's jobs without the page (vinet.demo_jobs; no gradio needed): the checks of an upload before any
 model time, the models' labels and licences, the estimates, and a job's outputs on the bundled sample, with the
 maps kept for the next job."""
+import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
@@ -79,8 +80,11 @@ def test_a_job_makes_its_outputs_and_keeps_the_maps_for_the_next(avinet_small, t
     jobs, label = demo_jobs.DemoJobs(choices, 60.0, tmp_path), next(iter(choices))
     steps = []
     first = jobs.job(str(SAMPLE), label, list(demo_jobs.OUTPUTS), "9:16")
-    overlay, maps_zip, cut, path_json, debug, status = jobs.run(first, lambda fraction, desc: steps.append(desc))
+    overlay, maps_zip, cut, path_json, debug, projects, status = jobs.run(first,
+                                                                          lambda fraction, desc: steps.append(desc))
     assert all(Path(path).is_file() for path in (overlay, maps_zip, cut, path_json, debug))
+    assert [Path(path).name for path in projects] == ["sample_9x16.mlt", "sample_9x16.fcpxml"]
+    assert ET.parse(projects[1]).getroot().get("version") == "1.10"
     with zipfile.ZipFile(maps_zip) as archive:
         assert len([name for name in archive.namelist() if name.endswith(".png")]) == SAMPLE_FRAMES
     assert "20 model windows run" in status and "9:16 (crop)" in status
@@ -88,7 +92,7 @@ def test_a_job_makes_its_outputs_and_keeps_the_maps_for_the_next(avinet_small, t
     second = jobs.job(str(SAMPLE), label, [demo_jobs.REFRAMED], "16:9", "pad")
     assert jobs.windows_to_run(second) == 0
     *files, status = jobs.run(second, lambda fraction, desc: None)
-    assert files[:2] == [None, None] and Path(files[2]).is_file() and files[3:] == [None, None]
+    assert files[:2] == [None, None] and Path(files[2]).is_file() and files[3:] == [None, None, None]
     assert "16:9 (pad); 0 model windows run" in status
     assert len(list(tmp_path.glob("job.*"))) == 1   # the last job's folder only
 

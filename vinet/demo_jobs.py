@@ -19,14 +19,15 @@ from vinet.engine.predictor import Predictor
 from vinet.engine.run import maps_of_video
 from vinet.engine.sources import video_file
 from vinet.loading import ModelOptions, RunOptions, load_predictor
-from vinet.reframing.options import DEFAULT_ANALYSIS_FPS, FITS, ReframeOptions
+from vinet.reframing.options import DEFAULT_ANALYSIS_FPS, EXPORT_SUFFIXES, FITS, ReframeOptions
 from vinet.reframing.pipeline import reframe_video
 from vinet.reframing.scenes import Scene, analysed_frames, find_scenes
 
 ASPECTS = ("9:16", "4:5", "1:1", "16:9")
 OVERLAY, MAPS_ZIP = "heatmap overlay (with sound)", "maps (zip)"
 REFRAMED, PATH_JSON, DEBUG = "reframed cut", "crop path (JSON)", "debug video (heatmap, crop box)"
-OUTPUTS = (REFRAMED, PATH_JSON, DEBUG, OVERLAY, MAPS_ZIP)
+EDITORS = "editor projects (.mlt for Shotcut/Kdenlive, .fcpxml for Final Cut/Resolve)"
+OUTPUTS = (REFRAMED, PATH_JSON, DEBUG, EDITORS, OVERLAY, MAPS_ZIP)
 DEFAULT_OUTPUTS = (REFRAMED, PATH_JSON, DEBUG)
 EVERY_FRAME = (OVERLAY, MAPS_ZIP)          # outputs that need every frame's map
 UNTRAINED_MODELS = ("avinet", "vinet")     # offered when no --file_weight is given
@@ -192,8 +193,8 @@ class DemoJobs:
                 "decode and write).")
 
     def run(self, job: Job, progress: Progress) -> tuple[str | None, ...]:
-        """One job: (overlay, maps zip, reframed cut, crop path JSON, debug video, status); InputError for input
-        the engine refuses (a failed cut is told in the status: the outputs made stay)."""
+        """One job: (overlay, maps zip, reframed cut, crop path JSON, debug video, editor projects (a list), status);
+        InputError for input the engine refuses (a failed cut is told in the status: the outputs made stay)."""
         started, estimate = time.monotonic(), self.estimate(job)
         files, windows, line = self.make_outputs(job, progress, f"about {duration(estimate)} in all")
         info = job.info
@@ -201,7 +202,9 @@ class DemoJobs:
                   f"at {info.fps:g} fps, {job.aspect} ({job.fit}); {windows} model windows run; done in "
                   f"{time.monotonic() - started:.1f} s (estimated {duration(estimate)}).")
         damage = f"\n\nDamaged file: {info.damage.line()}" if info.damage else ""
-        return (*(str(path) if path else None for path in files), status + (f"\n\n{line}" if line else "") + damage)
+        *files, projects = files
+        return (*(str(path) if path else None for path in files), [str(path) for path in projects] or None,
+                status + (f"\n\n{line}" if line else "") + damage)
 
     def video_scenes(self, job: Job) -> list[Scene]:
         """The video's scenes, the last job's when it was the same video."""
@@ -224,9 +227,9 @@ class DemoJobs:
         return maps_dir, windows
 
     def make_outputs(self, job: Job, progress: Progress, estimate: str) -> tuple[tuple, int, str]:
-        """The scenes and maps, then the outputs wanted: ((overlay, maps zip, cut, crop path, debug video),
-        model windows run, reframe.py's summary line)."""
-        job_dir, reframing = self.new_job_dir(), bool(job.wanted & {REFRAMED, PATH_JSON, DEBUG})
+        """The scenes and maps, then the outputs wanted: ((overlay, maps zip, cut, crop path, debug video, editor
+        projects), model windows run, reframe.py's summary line)."""
+        job_dir, reframing = self.new_job_dir(), bool(job.wanted & {REFRAMED, PATH_JSON, DEBUG, EDITORS})
         progress(0, desc=f"scenes ({estimate})")
         scenes = self.video_scenes(job) if reframing else None
         progress(0.1, desc=f"saliency maps ({estimate})")
@@ -240,18 +243,19 @@ class DemoJobs:
             maps_zip = zip_maps(maps_dir, job_dir / f"{stem}_maps.zip")
         name = job_dir / f"{stem}_{job.aspect.replace(':', 'x')}"
         cut, path_json, debug = (Path(f"{name}{suffix}") for suffix in (".mp4", "_path.json", "_debug.mp4"))
+        projects = [Path(f"{name}{suffix}") for suffix in EXPORT_SUFFIXES] if EDITORS in job.wanted else []
         if reframing:
             progress(0.9, desc="reframing")
             options = ReframeOptions(job.aspect, fit=job.fit)
             try:
                 line = reframe_video(job.info, maps_dir, cut, options,
                                      path_json if PATH_JSON in job.wanted else None,
-                                     debug if DEBUG in job.wanted else None, scenes)
+                                     debug if DEBUG in job.wanted else None, scenes, projects)
             except InputError as error:   # the overlay and maps made stay on the page
                 line = f"**Reframing failed**: {error}"
         kept = (path if wanted in job.wanted and path.is_file() else None for path, wanted in
                 ((cut, REFRAMED), (path_json, PATH_JSON), (debug, DEBUG)))
-        return (overlay, maps_zip, *kept), windows, line
+        return (overlay, maps_zip, *kept, [path for path in projects if path.is_file()]), windows, line
 
     def new_job_dir(self) -> Path:
         """A fresh folder for a job; the previous job's is removed (the page has its own copies by now)."""
