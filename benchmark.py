@@ -71,7 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="only measure generate's peak memory on 300- and 3,000-frame videos")
     parser.add_argument("--reframe", action="store_true",
                         help="only time reframe.py: 10 s of 720p with maps given, against real time; --analysis_fps "
-                             "against the full rate; one minute of 720p with ViNet-S bf16, end to end")
+                             "against the full rate; one minute of 720p with ViNet-S, end to end, a row per path (the "
+                             "default, an int8 file, PyTorch bf16)")
     parser.add_argument("--loader", action="store_true",
                         help="only time training's loader on FullHD CrowdSAL videos (from the videos and from a "
                              "frame cache, 2 workers) against ViNet's and AViNet's training steps, interleaved "

@@ -1,10 +1,12 @@
 """Saliency-driven reframing: a video cut to another aspect ratio where people look, with its sound.
 
-    python reframe.py --video IN.mp4 --aspect 9:16 --output OUT.mp4 --file_weight vinet_s.pt --precision bf16
+    python reframe.py --video IN.mp4 --aspect 9:16 --output OUT.mp4 --file_weight vinet_s.pt
     python reframe.py --video IN.mp4 --aspect 9:16 --output OUT.mp4 --maps OUT/<video>
     python reframe.py --video IN.mp4 --width 1080 --height 1920 --fit auto --output OUT.mp4 --maps OUT/<video>
 
-Saliency comes from a model run first (the engine, vinet/engine) or from maps already made (--maps).
+Saliency comes from a model run first (the engine, vinet/engine) or from maps already made (--maps). The model
+runs fast by default: OpenVINO bf16 where it is installed and the CPU has bf16, else PyTorch bf16 where it has it,
+else fp32 (the crop within 2% of the width of fp32's); --precision fp32 gives the reference maps.
 The model runs only on the windows of the analysed frames: about --analysis_fps per second in each scene, at the
 centres of equal parts of the scene (0: every frame), as AutoFlip analyses a few key frames per second. Given
 maps are all used (one per frame, or a sampled run's, named by frame number).
@@ -59,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--save_path", default=None, help="where a model run keeps its maps (default: deleted)")
     parser.add_argument("--overwrite", action="store_true",
                         help="redo maps in --save_path that other settings made (see <video>.manifest.json)")
-    add_run_flags(parser)
+    add_run_flags(parser, reframing=True)
     parser.add_argument("--path_json", default=None, metavar="PATH.json", help="also write the crop path")
     parser.add_argument("--export", default=None, nargs="+", metavar="FILE",
                         help="also write the camera as keyframes for editors, the format by the extension: .mlt "

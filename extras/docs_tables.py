@@ -196,6 +196,16 @@ def loader_table(report: dict) -> str:
     return markdown_table(["run", "clips/s", "loader workers", "every round (clips/s)"], rows)
 
 
+def reframe_minute_table(report: dict) -> str:
+    """One minute of 720p reframed end to end, a row per path (benchmark.py --reframe), with its stages."""
+    header = ["path", "run", "s end to end", "scenes s", "model s", "windows", "reframing s", "load before, after"]
+    rows = [[row["path"], display(row["run"].split(" (")[0]), f"{row['seconds']:.1f}",
+             f"{row['stages']['scenes']:.1f}", f"{row['stages']['model']:.1f}", f"{row['windows']}",
+             f"{row['stages']['reframing']:.1f}", ", ".join(f"{load:.1f}" for load in row["load_average"])]
+            for row in report["one_minute"]["rows"]]
+    return markdown_table(header, rows)
+
+
 # each table: the report it reads and how it is written
 TABLES: dict[str, tuple[str, Callable[[dict], str]]] = {
     "cpu-generate": ("benchmark_cpu.json", generate_table),
@@ -215,6 +225,7 @@ TABLES: dict[str, tuple[str, Callable[[dict], str]]] = {
     "int8-study": ("int8_study_cpu.json", int8_study_table),
     "int8-check-cpu": ("benchmark_int8_check_cpu.json", processes_table),
     "loader-cpu": ("benchmark_loader_cpu.json", loader_table),
+    "reframe-minute-cpu": ("benchmark_reframe_cpu.json", reframe_minute_table),
 }
 
 

@@ -188,7 +188,7 @@ def test_model_path_runs_the_checkpoints_model_with_the_sound(tmp_path: Path, ca
     torch.save(deterministic_weights(VideoAudioSaliencyModel(frame_size=(32, 64))).state_dict(), weights)
     caplog.set_level(logging.INFO)
     status = reframe.main(["--video", str(video), "--aspect", "1:1", "--output", str(tmp_path / "o.mp4"),
-                           "--file_weight", str(weights), "--frame_size", "32", "64",
+                           "--file_weight", str(weights), "--frame_size", "32", "64", "--precision", "fp32",
                            "--save_path", str(tmp_path / "maps_out"), "--path_json", str(tmp_path / "p.json")])
     assert status == 0
     assert f"model: avinet (identified from {weights})" in caplog.messages

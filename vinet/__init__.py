@@ -94,6 +94,7 @@ def reframe(video: str | Path, output: str | Path, weights: str | Path | list[st
     if not (maps or weights or model_flags.get("untrained")):
         raise InputError("vinet.reframe: give maps, weights, or untrained=True (its maps mean nothing)")
     strict_media = model_flags.pop("strict_media", False)   # how the video is read, with or without a model
-    model = None if maps else options_from({**model_flags, **_weights_flags(weights), "strict_media": strict_media})
+    model = None if maps else options_from({"precision": None, **model_flags, **_weights_flags(weights),   # None:
+                                            "strict_media": strict_media})   # reframe.py's fast default
     return job.reframe(video, output, options, maps, model, save_path, overwrite, path_json, debug, strict_media,
                        export)

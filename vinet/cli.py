@@ -110,12 +110,14 @@ def add_device_flag(parser: argparse.ArgumentParser) -> None:
                         help="auto (cuda when present), cpu, cuda, cuda:1, ...")
 
 
-def add_precision_flag(parser: argparse.ArgumentParser) -> None:
-    """--precision fp32|bf16|fp16|int8."""
-    parser.add_argument("--precision", default=RunOptions.precision, choices=[*PRECISIONS, "int8"],
-                        help="fp32 (default): the original's maps within one gray level; bf16 (CPUs and GPUs) / "
-                             "fp16 (GPUs only): faster, CC >= 0.99; int8 (CPUs, OpenVINO): a checkpoint quantized "
-                             "on windows of the videos it runs (cached), checked against fp32 as it runs")
+def add_precision_flag(parser: argparse.ArgumentParser, reframing: bool = False) -> None:
+    """--precision fp32|bf16|fp16|int8; with `reframing`, no default: reframe.py chooses (fast_run_options)."""
+    default = "the fast choice: bf16 where the device has it, else fp32" if reframing else "fp32"
+    parser.add_argument("--precision", default=None if reframing else RunOptions.precision,
+                        choices=[*PRECISIONS, "int8"],
+                        help=f"default: {default}. fp32: the original's maps within one gray level; bf16 (CPUs and "
+                             "GPUs) / fp16 (GPUs only): faster, CC >= 0.99; int8 (CPUs, OpenVINO): a checkpoint "
+                             "quantized on windows of the videos it runs (cached), checked against fp32 as it runs")
 
 
 def add_int8_check_flags(parser: argparse.ArgumentParser) -> None:
@@ -128,18 +130,20 @@ def add_int8_check_flags(parser: argparse.ArgumentParser) -> None:
                              "below CC X with fp32 (default: a warning below 0.99)")
 
 
-def add_run_flags(parser: argparse.ArgumentParser) -> None:
+def add_run_flags(parser: argparse.ArgumentParser, reframing: bool = False) -> None:
     """How a model runs, for every script that runs one: batch, device, precision, backend, compile, exact,
-    workers, an int8 run's check, damaged media."""
+    workers, an int8 run's check, damaged media; with `reframing`, --precision and --backend default to reframe.py's
+    fast choice (vinet.loading.fast_run_options)."""
     parser.add_argument("--batch_size", default=RunOptions.batch_size, type=number_flag(int, 1),
                         help=f"windows per forward pass (default: {GPU_BATCH_SIZE} on a GPU; on a CPU 2 in fp32, "
                              "else 1)")
     add_device_flag(parser)
-    add_precision_flag(parser)
+    add_precision_flag(parser, reframing)
+    default = "reframe's fast choice: openvino where installed and the CPU has bf16, else " if reframing else ""
     parser.add_argument("--backend", default=RunOptions.backend, choices=BACKENDS,
-                        help="what runs the model: torch (default), onnxruntime (default with --onnx; "
-                             "requirements-onnx.txt) or openvino (CPUs: fp32, bf16, an int8 file from export.py "
-                             "--int8; requirements-openvino.txt); a checkpoint is converted to ONNX at start")
+                        help=f"what runs the model (default: {default}torch, or onnxruntime with --onnx): torch, "
+                             "onnxruntime (requirements-onnx.txt) or openvino (CPUs: fp32, bf16, an int8 file from "
+                             "export.py --int8; requirements-openvino.txt); a checkpoint is converted to ONNX at start")
     parser.add_argument("--compile", default=RunOptions.compile,
                         choices=["none", "default", "max-autotune", "reduce-overhead"],
                         help="torch.compile the model (reduce-overhead: with CUDA graphs); pays off on long runs")

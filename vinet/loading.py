@@ -1,10 +1,11 @@
 """One path from settings to a ready model: which model and weights (ModelOptions) and how it runs (RunOptions)
 -> the engine's Settings -> a Predictor. Every script, the demo, export and the Python API come through here."""
+import importlib.util
 import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -21,6 +22,7 @@ from vinet.backends import (
     model_backend,
 )
 from vinet.backends.int8 import FLOAT_PATH, CheckpointInt8, float_layers, float_path
+from vinet.backends.openvino import openvino_bf16
 from vinet.engine.manifest import file_identity
 from vinet.engine.predictor import Predictor
 from vinet.engine.selfcheck import CHECK_EVERY, SelfCheck
@@ -30,6 +32,8 @@ log = logging.getLogger("generate")
 UNTRAINED_SEED = 0           # the untrained models' weights (for tests of a pipeline) are seeded
 DEFAULT_WORKERS = max(1, min(8, (os.cpu_count() or 2) // 2))  # threads that decode frames, and that write maps
 GPU_BATCH_SIZE = 8          # windows per forward pass on a GPU: batch 8 beat 32 end to end on an H200 (docs)
+FAST_DEFAULT = "reframe's fast default"   # what the log and the manifest call reframe.py's own choice of run
+BACKEND_NAMES = {"torch": "PyTorch", "onnxruntime": "onnxruntime", "openvino": "OpenVINO"}   # as the docs write them
 
 
 # The flags that choose a model's entry: any of them given, they decide; none, the checkpoint does.
@@ -86,7 +90,7 @@ class RunOptions:
 
     device: str = "auto"
     batch_size: int | None = None
-    precision: str = "fp32"
+    precision: str | None = "fp32"      # None (reframe.py's flag not given): fast_run_options chooses
     backend: str | None = None
     exact: bool = False
     compile: str = "none"
@@ -100,6 +104,38 @@ class RunOptions:
 def backend_name(backend: str | None, onnx: str | None, precision: str = "fp32") -> str:
     """--backend as given, else torch, or onnxruntime for an --onnx file, or openvino for --precision int8."""
     return backend or ("openvino" if precision == "int8" else "onnxruntime" if onnx else "torch")
+
+
+def openvino_installed() -> bool:
+    """Whether OpenVINO can be imported (requirements-openvino.txt)."""
+    return importlib.util.find_spec("openvino") is not None
+
+
+def has_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bf16 in hardware: a CUDA GPU from Ampere on, a CPU with AVX512-BF16 or AMX (as
+    oneDNN, PyTorch's CPU kernels, reports it); elsewhere bf16 is emulated, slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def fast_run_options(run: RunOptions, onnx: str | None = None) -> tuple[RunOptions, bool]:
+    """reframe.py's run: --backend and --precision as given; left None, the fastest run whose crop stays where
+    fp32 puts it (within 2% of the width on the test videos: docs/reframing.md): OpenVINO bf16 where it is
+    installed and the CPU has bf16, else bf16 by PyTorch where the device has it, else fp32 (an --onnx file
+    without OpenVINO: onnxruntime, in the file's precision). Whether reframe chose (not the flags)."""
+    if run.precision is not None or run.exact:   # --exact computes as the original: fp32
+        return replace(run, precision=run.precision or "fp32"), False
+    device = resolve_device(run.device)
+    backend = run.backend
+    if backend is None:
+        fast_openvino = device.type == "cpu" and openvino_installed() and openvino_bf16()
+        backend = "openvino" if fast_openvino else backend_name(None, onnx)
+    if backend == "openvino":
+        precision = "bf16" if openvino_bf16() else "fp32"
+    else:
+        precision = "bf16" if backend == "torch" and has_bf16(device) else "fp32"
+    return replace(run, backend=backend, precision=precision), True
 
 
 def make_settings(run: RunOptions, backend: str = "torch") -> Settings:

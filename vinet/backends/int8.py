@@ -28,7 +28,7 @@ from utils import InputError, atomic_path, require
 from vinet.backends.base import MIN_INT8_CC, ONNX_REQUIREMENTS, OPENVINO_REQUIREMENTS
 from vinet.backends.calibration import DEFAULT_FOOTAGE, calibration_windows, default_footage
 from vinet.backends.onnx import export_model, input_names
-from vinet.backends.openvino import OPENVINO_PRECISIONS, OpenVinoBackend, openvino_core
+from vinet.backends.openvino import OPENVINO_PRECISIONS, OpenVinoBackend, openvino_bf16, openvino_core
 from vinet.engine.sources import Video
 
 if TYPE_CHECKING:
@@ -183,8 +183,7 @@ def float_path(int8_file: str | Path, entry: ModelEntry, precision: str = "fp32"
 
 def float_layers() -> str:
     """The precision an int8 run gives its float layers: bf16 where this CPU has it (faster, as fine), else fp32."""
-    has_bf16 = OPENVINO_PRECISIONS["bf16"][1] in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    return "bf16" if has_bf16 else "fp32"
+    return "bf16" if openvino_bf16() else "fp32"
 
 
 # ----------------------------------------------------------------------------------------------

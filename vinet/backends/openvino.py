@@ -26,6 +26,11 @@ def openvino_core() -> "openvino.Core":
     return require("openvino", OPENVINO_REQUIREMENTS).Core()
 
 
+def openvino_bf16() -> bool:
+    """Whether OpenVINO runs bf16 on this CPU (AVX512-BF16 or AMX, as its CPU plugin reports them)."""
+    return OPENVINO_PRECISIONS["bf16"][1] in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
 def input_shape(shape: "openvino.PartialShape") -> tuple:
     """A graph input's shape: an int per fixed dimension, '?' for a dynamic one (the batch)."""
     return tuple(dim.get_length() if dim.is_static else "?" for dim in shape)

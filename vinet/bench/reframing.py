@@ -1,5 +1,6 @@
 """--reframe: reframing against the clock with maps given, the sampled analysis (--analysis_fps) against the full
-rate, and one minute of 720p through reframe.py, end to end."""
+rate, and one minute of 720p through reframe.py, end to end, a row per path (the default, an int8 file, the
+default before)."""
 import os
 import re
 import subprocess
@@ -8,21 +9,24 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from media import VideoWriter, probe_video
-from registry import MODELS
 from synthetic import SAMPLE, SAMPLE_VIDEO, disc_paths, gaze_density, render_frames, sample_paths, soundtrack
-from utils import AUDIO_RATE, CLIP_LENGTH, FRAME_SIZE, atomic_write_bytes, encode_map
-from vinet.backends import Settings
+from utils import AUDIO_RATE, CLIP_LENGTH, atomic_write_bytes, encode_map
 from vinet.bench.commands import SCRIPTS
-from vinet.bench.engine import model_only
+from vinet.bench.runtimes import graph_files
+from vinet.bench.workload import contrasted_weights, video_workload
 
 REFRAME_SIZE = (720, 1280)   # (height, width) of the reframing workloads
 AGREEMENT_RATES = (2.0, 3.0, 4.0, 5.0, 6.25)   # --analysis_fps values compared with every frame's maps
 AGREEMENT_TOLERANCE = 0.02                     # frames agree within this share of the width of the full rate's crop
 AGREEMENT_SIZE = (180, 320)                    # (height, width) of the agreement videos
-ONE_MINUTE = ["--untrained", "--model", "vinet-s", "--precision", "bf16", "--device", "cpu", "--aspect", "9:16"]
+ONE_MINUTE = ["--device", "cpu", "--aspect", "9:16"]   # every one-minute run's flags, then its path's
+# the one-minute runs, by path: W the checkpoint, INT8 its int8 file (export.py --int8)
+ONE_MINUTE_PATHS = {"default, from a checkpoint": ["--file_weight", "W"],
+                    "int8 file by OpenVINO": ["--onnx", "INT8", "--backend", "openvino"],
+                    "PyTorch bf16 (the default before)": ["--file_weight", "W", "--backend", "torch", "--precision",
+                                                          "bf16"]}
 
 
 def write_disc_video(path: Path, scenes: list[np.ndarray], fps: float, height: int, width: int) -> None:
@@ -113,38 +117,46 @@ def stage_seconds(log_text: str) -> dict[str, float]:
     return {stage: float(match[1]) for stage, match in found.items() if match}
 
 
+def one_minute_run(command: list[str]) -> dict:
+    """One reframe.py process against the clock: its seconds, logged stages, windows, run line and the load."""
+    load, start = os.getloadavg()[0], time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    total = time.perf_counter() - start
+    return {"seconds": total, "stages": stage_seconds(result.stderr),
+            "windows": int(re.search(r"^model: (\d+) of", result.stderr, re.MULTILINE)[1]),
+            "run": re.search(r"^model: \S+ by (.*)$", result.stderr, re.MULTILINE)[1],
+            "load_average": [load, os.getloadavg()[0]], "summary": result.stderr.strip().splitlines()[-1]}
+
+
 def one_minute_report(tmp: Path, seconds: float = 60.0, fps: float = 25.0) -> dict:
     """reframe.py as a user runs it (a fresh process: imports, model, scenes, the model on the analysed frames,
-    writing) on one minute of 25 fps 1280x720 video, ViNet-S in bf16 on the CPU, untrained weights (the same
-    work as trained ones); the full rate's time estimated from the measured time per model window."""
+    writing) on one minute of 25 fps 1280x720 video with ViNet-S on the CPU, a row per path (ONE_MINUTE_PATHS, one
+    after another): from a checkpoint (untrained, given a trained model's contrast: the same work) and from its
+    int8 file (export.py --int8, calibrated on the video's first frames, not timed)."""
     height, width = REFRAME_SIZE
     paths = disc_paths(round(seconds * fps), height, width, seed=11)
     video = tmp / "one_minute.mp4"
     write_disc_video(video, [paths], fps, height, width)
-    command = [sys.executable, str(SCRIPTS / "reframe.py"), "--video", str(video),
-               "--output", str(tmp / "one_minute_9x16.mp4"), *ONE_MINUTE]
-    alone = 1 / model_only(MODELS["vinet-s"].build().eval(), [torch.zeros(1, 3, CLIP_LENGTH, *FRAME_SIZE)],
-                           Settings(batch_size=1, precision="bf16"), repeats=3)
-    load, start = os.getloadavg()[0], time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
-    total = time.perf_counter() - start
-    stages = stage_seconds(result.stderr)
-    windows = int(re.search(r"^model: (\d+) of", result.stderr, re.MULTILINE)[1])
-    full_rate = total + stages["model"] / windows * (len(paths) - windows)
-    print(f"one minute of 1280x720 at {fps:g} fps, ViNet-S bf16: {total:.1f} s ({windows} windows; stages {stages}); "
-          f"the full rate would take about {full_rate:.0f} s; the model alone {alone:.2f} s per window, load "
-          f"{load:.1f} before, {os.getloadavg()[0]:.1f} after", flush=True)
-    return {"command": " ".join(["python reframe.py --video ONE_MINUTE.mp4 --output OUT.mp4", *ONE_MINUTE]),
-            "video_seconds": seconds, "size": [height, width], "fps": fps, "seconds": total, "windows": windows,
-            "frames": len(paths), "stages": stages, "full_rate_estimate_s": full_rate,
-            "model_alone_s_per_window": alone, "load_average": [load, os.getloadavg()[0]],
-            "summary": result.stderr.strip().splitlines()[-1]}
+    frames = video_workload(str(video), tmp / "one_minute_frames", 2 * CLIP_LENGTH)
+    weights = contrasted_weights(tmp, frames, ("vinet-s",))
+    files = {"W": weights["vinet-s"], "INT8": graph_files(tmp, weights, [("openvino", "int8")], frames)[
+        "vinet-s", "int8"]}
+    rows = []
+    for label, flags in ONE_MINUTE_PATHS.items():
+        command = [sys.executable, str(SCRIPTS / "reframe.py"), "--video", str(video), "--output",
+                   str(tmp / "one_minute_9x16.mp4"), *ONE_MINUTE, *(str(files.get(flag, flag)) for flag in flags)]
+        row = {"path": label, "command": " ".join(["python reframe.py --video ONE_MINUTE.mp4 --output OUT.mp4",
+                                                   *ONE_MINUTE, *flags]), **one_minute_run(command)}
+        rows.append(row)
+        print(f"one minute of 1280x720 at {fps:g} fps, {label} ({row['run']}): {row['seconds']:.1f} s "
+              f"({row['windows']} windows; stages {row['stages']}; load {row['load_average']})", flush=True)
+    return {"video_seconds": seconds, "size": [height, width], "fps": fps, "frames": len(paths), "rows": rows}
 
 
 def reframe_report(tmp: Path, rounds: int, seconds: float = 10.0, fps: float = 25.0) -> dict:
     """--reframe: reframe_video on a 10 s 720p video with its maps given (to 9:16, in this process, imports
     excluded, best of `rounds`) against its duration; the sampled analysis against the full rate on the test
-    videos; one minute of 720p with ViNet-S bf16, end to end."""
+    videos; one minute of 720p with ViNet-S, end to end, a row per path."""
     # here: the other modes do not need PySceneDetect
     from vinet.reframing.options import ReframeOptions
     from vinet.reframing.pipeline import reframe_video
@@ -163,4 +175,5 @@ def reframe_report(tmp: Path, rounds: int, seconds: float = 10.0, fps: float = 2
               f"{max(r['windows_share'] for r in rows if r['fps'] == fps):.1%} of the windows", flush=True)
     return {"reframe": {"video_seconds": seconds, "size": list(REFRAME_SIZE), "fps": fps, "seconds": min(times),
                         "all_seconds": times, "x_real_time": seconds / min(times)},
-            "analysis_agreement": agreement, "one_minute": one_minute_report(tmp)}
+            "analysis_agreement": agreement, "one_minute": one_minute_report(tmp),
+            "frames": round(60 * fps), "frame_size": list(REFRAME_SIZE)}   # the one-minute video's, for the docs

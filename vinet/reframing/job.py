@@ -6,9 +6,10 @@ import time
 from pathlib import Path
 
 from media import VideoInfo, probe_video
+from vinet.engine.manifest import add_record
 from vinet.engine.predictor import Predictor
 from vinet.engine.run import check_maps_of_video, maps_of_video
-from vinet.loading import ModelOptions, RunOptions, load_predictor
+from vinet.loading import BACKEND_NAMES, FAST_DEFAULT, ModelOptions, RunOptions, fast_run_options, load_predictor
 from vinet.reframing.editors import check_exports
 from vinet.reframing.geometry import output_size
 from vinet.reframing.options import ReframeOptions
@@ -26,6 +27,18 @@ def predict_maps(info: VideoInfo, frames: list[int], save_path: Path, predictor:
     return maps_of_video(info, save_path, predictor, overwrite, frames=wanted)
 
 
+def chosen_predictor(model: tuple[ModelOptions, RunOptions]) -> tuple[Predictor, dict]:
+    """The predictor of a reframing run, --backend and --precision left None chosen fast (fast_run_options), and the
+    run's record for the manifest; one line says which run and who chose it."""
+    choice, run = model
+    run, fast = fast_run_options(run, choice.onnx)
+    predictor = load_predictor(choice, run)
+    backend, precision = predictor.origin["backend"], predictor.settings.precision
+    why = f"{FAST_DEFAULT}; --precision fp32 for the reference maps" if fast else "the flags"
+    log.info("model: %s by %s %s (%s)", predictor.entry.label, BACKEND_NAMES[backend], precision, why)
+    return predictor, {"backend": backend, "precision": precision, "chosen_by": FAST_DEFAULT if fast else "the flags"}
+
+
 def reframe(video: str | Path, output: str | Path, options: ReframeOptions, maps: str | Path | None = None,
             model: tuple[ModelOptions, RunOptions] | None = None, save_path: str | Path | None = None,
             overwrite: bool = False, path_json: str | Path | None = None, debug: str | Path | None = None,
@@ -38,7 +51,7 @@ def reframe(video: str | Path, output: str | Path, options: ReframeOptions, maps
     info = probe_video(video)
     info.damage.make_strict(strict_media)
     output_size(info.size, options.aspect, options.width, options.height)
-    predictor = None if maps else load_predictor(*model)
+    predictor, run_choice = (None, None) if maps else chosen_predictor(model)
     if predictor and save_path:   # maps made otherwise are refused before the scene pass, not after it
         check_maps_of_video(info, save_path, predictor, overwrite)
     started = time.perf_counter()
@@ -49,6 +62,7 @@ def reframe(video: str | Path, output: str | Path, options: ReframeOptions, maps
         if predictor:
             started, frames = time.perf_counter(), analysed_frames(scenes, info.fps, options.analysis_fps)
             maps_dir = predict_maps(info, frames, Path(save_path or scratch), predictor, overwrite)
+            add_record(maps_dir, "run_choice", run_choice)
             log.info("model: %d of %d frames analysed in %.1f s", len(frames), info.num_frames,
                      time.perf_counter() - started)
         started = time.perf_counter()
