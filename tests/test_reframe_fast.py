@@ -32,7 +32,7 @@ def test_the_fast_choice(monkeypatch: pytest.MonkeyPatch, installed: bool, openv
                          expected: tuple[str, str]) -> None:
     monkeypatch.setattr(loading, "openvino_installed", lambda: installed)
     monkeypatch.setattr(loading, "openvino_bf16", lambda: openvino_bf16)
-    monkeypatch.setattr(loading, "has_bf16", lambda device: torch_bf16)
+    monkeypatch.setattr(loading, "cpu_has_bf16", lambda: torch_bf16)
     run, chosen = fast_run_options(RunOptions(device="cpu", precision=None))
     assert ((run.backend, run.precision), chosen) == (expected, True)
 
@@ -40,7 +40,7 @@ def test_the_fast_choice(monkeypatch: pytest.MonkeyPatch, installed: bool, openv
 def test_the_flags_still_choose(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(loading, "openvino_installed", lambda: True)
     monkeypatch.setattr(loading, "openvino_bf16", lambda: True)
-    monkeypatch.setattr(loading, "has_bf16", lambda device: True)
+    monkeypatch.setattr(loading, "cpu_has_bf16", lambda: True)
     fp32, chosen = fast_run_options(RunOptions(device="cpu", precision="fp32"))
     assert (loading.backend_name(fp32.backend, None, fp32.precision), fp32.precision, chosen) == ("torch", "fp32",
                                                                                                     False)

@@ -112,7 +112,7 @@ def add_device_flag(parser: argparse.ArgumentParser) -> None:
 
 def add_precision_flag(parser: argparse.ArgumentParser, reframing: bool = False) -> None:
     """--precision fp32|bf16|fp16|int8; with `reframing`, no default: reframe.py chooses (fast_run_options)."""
-    default = "the fast choice: bf16 where the device has it, else fp32" if reframing else "fp32"
+    default = "the fast choice: bf16 where the CPU has it, else fp32" if reframing else "fp32"
     parser.add_argument("--precision", default=None if reframing else RunOptions.precision,
                         choices=[*PRECISIONS, "int8"],
                         help=f"default: {default}. fp32: the original's maps within one gray level; bf16 (CPUs and "

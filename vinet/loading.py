@@ -111,18 +111,16 @@ def openvino_installed() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
-def has_bf16(device: torch.device) -> bool:
-    """Whether `device` computes bf16 in hardware: a CUDA GPU from Ampere on, a CPU with AVX512-BF16 or AMX (as
-    oneDNN, PyTorch's CPU kernels, reports it); elsewhere bf16 is emulated, slower than fp32."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX, as oneDNN, PyTorch's CPU kernels, reports
+    it); elsewhere bf16 is emulated, slower than fp32."""
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def fast_run_options(run: RunOptions, onnx: str | None = None) -> tuple[RunOptions, bool]:
     """reframe.py's run: --backend and --precision as given; left None, the fastest run whose crop stays where
     fp32 puts it (within 2% of the width on the test videos: docs/reframing.md): OpenVINO bf16 where it is
-    installed and the CPU has bf16, else bf16 by PyTorch where the device has it, else fp32 (an --onnx file
+    installed and the CPU has bf16, else bf16 by PyTorch where the CPU has it, else fp32 (a GPU's too) (an --onnx file
     without OpenVINO: onnxruntime, in the file's precision). Whether reframe chose (not the flags)."""
     if run.precision is not None or run.exact:   # --exact computes as the original: fp32
         return replace(run, precision=run.precision or "fp32"), False
@@ -134,7 +132,8 @@ def fast_run_options(run: RunOptions, onnx: str | None = None) -> tuple[RunOptio
     if backend == "openvino":
         precision = "bf16" if openvino_bf16() else "fp32"
     else:
-        precision = "bf16" if backend == "torch" and has_bf16(device) else "fp32"
+        # a GPU stays in fp32: its TF32 kernels beat bf16 and fp16 there (docs/performance.md)
+        precision = "bf16" if backend == "torch" and device.type == "cpu" and cpu_has_bf16() else "fp32"
     return replace(run, backend=backend, precision=precision), True
 
 
