@@ -4,15 +4,22 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 from PIL import Image
 
+import vinet
+import vinet.engine.predictor as predictor_module
 from dataloader import frame_tensor
+from media import probe_video
 from synthetic import render_frames
-from utils import IMAGENET_MEAN, IMAGENET_STD, postprocess_map
+from utils import IMAGENET_MEAN, IMAGENET_STD, postprocess_map, read_gray
 from vinet.engine.gpu_processing import frames_to_inputs, gaussian_kernel, postprocess_batch
+from vinet.engine.run import predict_all
+from vinet.engine.sources import video_file
 
 MODEL_SIZES = [(224, 384), (64, 96)]          # (h, w) of ViNet's maps at its default size and a small one
 FRAME_SIZES = [(1920, 1080), (54, 37), (640, 360), (192, 112), (96, 64), (7, 6), (5, 4)]   # (width, height)
+SAMPLE = ROOT / "extras" / "sample.mp4"   # 20 frames of 180x320
 LEVEL = 1 / (255 * min(IMAGENET_STD))   # one 8-bit level in normalised units, at its largest
 
 
@@ -88,3 +95,43 @@ def test_frames_to_inputs_matches_pil(frame):
     assert (diff > LEVEL / 2).float().mean() < 0.05
     if frame == (224, 384):
         assert torch.equal(got, want)
+
+
+@pytest.fixture(scope="module")
+def small_predictor():
+    """An untrained ViNet-S at 32x64 on the CPU, in batches of 4."""
+    return vinet.load(model="vinet-s", untrained=True, frame_size=(32, 64), device="cpu", batch_size=4)
+
+
+def take_gpu_branch(monkeypatch) -> None:
+    """The engine's CUDA branch (frames resized and maps post-processed by gpu_processing) on CPU tensors."""
+    monkeypatch.setattr(predictor_module, "on_gpu", lambda settings: True)
+
+
+def test_engine_gpu_branch_matches_cpu_path(small_predictor, monkeypatch):
+    """predict()'s maps through the GPU branch: within one gray level of the CPU path's (at 64x96 7% of pixels
+    differ, from the inputs' rounding through an untrained model), already uint8 at the frame's size."""
+    cpu = dict(small_predictor.predict(SAMPLE))
+    take_gpu_branch(monkeypatch)
+    gpu = dict(small_predictor.predict(SAMPLE))
+    assert gpu.keys() == cpu.keys() and gpu[0].dtype == np.uint8 and gpu[0].shape == cpu[0].shape
+    assert max(np.abs(gpu[j].astype(int) - cpu[j].astype(int)).max() for j in cpu) <= 1
+
+
+def test_writers_take_gpu_maps(small_predictor, monkeypatch, tmp_path):
+    """The GPU branch hands the writers finished maps: PNG files within one level of the CPU path's, and an mp4
+    saliency video of every frame from uint16 maps."""
+    predict_all(small_predictor, [video_file(SAMPLE)], tmp_path / "cpu")
+    take_gpu_branch(monkeypatch)
+    batches = predictor_module.video_maps(small_predictor, video_file(SAMPLE), [0, 1, 2, 3], bits=16)
+    _, maps = next(batches)
+    batches.close()
+    assert [(j, gray.dtype, gray.shape) for j, gray, _ in maps] == [(j, np.uint16, (180, 320)) for j in range(4)]
+    predict_all(small_predictor, [video_file(SAMPLE)], tmp_path / "gpu")
+    predict_all(small_predictor, [video_file(SAMPLE)], tmp_path / "mp4", output_format="mp4")
+    names = sorted(p.name for p in (tmp_path / "cpu" / "sample").glob("*.png"))
+    assert names and names == sorted(p.name for p in (tmp_path / "gpu" / "sample").glob("*.png"))
+    for name in names:
+        got, want = (read_gray(tmp_path / side / "sample" / name) for side in ("gpu", "cpu"))
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    assert probe_video(tmp_path / "mp4" / "sample.mp4").num_frames == len(names)

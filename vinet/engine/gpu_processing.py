@@ -18,6 +18,12 @@ def on_gpu(settings: Settings) -> bool:
     return settings.device.type == "cuda"
 
 
+def finished_map(saliency: np.ndarray, size: tuple[int, int], bits: int = 8) -> np.ndarray:
+    """A map as it is written: as given when the GPU already post-processed it (integer pixels, postprocess_batch),
+    else the model's float output through utils.postprocess_map."""
+    return saliency if saliency.dtype.kind == "u" else postprocess_map(saliency, size, bits)
+
+
 def frames_to_inputs(pixels: torch.Tensor, size: tuple[int, int], mean: tuple[float, ...],
                      std: tuple[float, ...]) -> torch.Tensor:
     """Frames (N, H, W, 3) uint8 -> model inputs (N, 3, h, w) float at size (h, w), on their device: PIL's BILINEAR
