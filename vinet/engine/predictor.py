@@ -7,13 +7,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from registry import ModelEntry
-from utils import postprocess_map
 from vinet.backends import Backend, Settings
+from vinet.engine.gpu_processing import finished_map, on_gpu, postprocess_batch
 from vinet.engine.selfcheck import SelfCheck, VideoCheck
 from vinet.engine.sources import Video, open_source
-from vinet.engine.stream import FrameStream, SoundWindows, clip_windows, model_inputs
+from vinet.engine.stream import (
+    FrameStream,
+    SoundWindows,
+    clip_windows,
+    device_inputs,
+    frame_pixels,
+    model_inputs,
+)
 
 log = logging.getLogger("vinet")
 
@@ -50,9 +58,9 @@ class Predictor:
         be decoded yields no map; a damaged file ends with one warning line saying what was lost."""
         video = open_source(source, self.entry.takes_audio)
         self.prepare([video])
-        for _, maps in video_maps(self, video, video.wanted_frames):
+        for _, maps in video_maps(self, video, video.wanted_frames, bits=8):
             for index, saliency, size in maps:
-                yield index, postprocess_map(saliency, size)
+                yield index, finished_map(saliency, size)
         for line in video_warnings(video):
             log.warning("%s", line)
 
@@ -62,24 +70,38 @@ def video_warnings(video: Video) -> list[str]:
     return [line for line in (video.damage and video.damage.line(), video.check and video.check.warning()) if line]
 
 
-def video_maps(predictor: Predictor, video: Video,
-               todo: list[int]) -> Iterator[tuple[list[int], list[tuple[int, np.ndarray, tuple[int, int]]]]]:
+def video_maps(predictor: Predictor, video: Video, todo: list[int], bits: int | None = None
+               ) -> Iterator[tuple[list[int], list[tuple[int, np.ndarray, tuple[int, int]]]]]:
     """The model's outputs for frames `todo` of a video, a batch at a time: the batch's frames, and for those
     that could be decoded (index, saliency (h, w) float in [0, 1], the frame's (width, height)). Only
     the frames the windows of `todo` need are converted; decoding stops when the generator is closed. With the
-    settings' strict_media, damage in the video raises InputError instead."""
+    settings' strict_media, damage in the video raises InputError instead. On a GPU (gpu_processing.on_gpu)
+    frames are resized there, and with `bits` each saliency comes post-processed there as well: the uint8 or
+    uint16 map at the frame's size (gpu_processing.finished_map passes it on)."""
     n, entry, settings = video.num_frames, predictor.entry, predictor.settings
     needed = None if len(todo) == n else {i for j in todo for window in clip_windows(entry, j, n) for i in window}
     video.damage.make_strict(settings.strict_media)   # a caller may have asked it already (reframing)
     sound = SoundWindows(video, entry, settings.audio_ablation) if entry.takes_audio else None
-    frames = FrameStream(video, functools.partial(model_inputs, entry), needed, settings)
+    gpu = on_gpu(settings)
+    frames = (FrameStream(video, functools.partial(frame_pixels, pin=settings.device.type == "cuda"), needed,
+                          settings, functools.partial(device_inputs, entry)) if gpu
+              else FrameStream(video, functools.partial(model_inputs, entry), needed, settings))
     video.check = predictor.check.start(video.damage.path.name, todo) if predictor.check else None
     try:
         for batch, maps in run_batches(predictor, todo, n, frames, sound, video.check):
             lost = video.damage.frames
-            yield batch, [(j, saliency, frames.sizes[j]) for j, saliency in zip(batch, maps) if j not in lost]
+            kept = [(j, saliency, frames.sizes[j]) for j, saliency in zip(batch, maps) if j not in lost]
+            yield batch, postprocess_on_device(kept, bits, settings.device) if gpu and bits and kept else kept
     finally:
         frames.close()
+
+
+def postprocess_on_device(maps: list[tuple[int, np.ndarray, tuple[int, int]]], bits: int,
+                          device: torch.device) -> list[tuple[int, np.ndarray, tuple[int, int]]]:
+    """A batch's (index, float map, size) with each map post-processed on `device` to `bits`."""
+    floats = torch.from_numpy(np.stack([saliency for _, saliency, _ in maps])).to(device)
+    grays = postprocess_batch(floats, [size for _, _, size in maps], bits)
+    return [(j, gray, size) for (j, _, size), gray in zip(maps, grays)]
 
 
 def run_batches(predictor: Predictor, todo: list[int], num_frames: int, frames: FrameStream,

@@ -21,7 +21,14 @@ from vinet.engine.overlay import write_overlay
 from vinet.engine.predictor import Predictor, video_maps, video_warnings
 from vinet.engine.selfcheck import BelowMinCC
 from vinet.engine.sources import Video, video_file
-from vinet.engine.writers import DEFAULT_OUTPUT_FORMAT, MapWriter, frames_to_write, map_sink, output_path
+from vinet.engine.writers import (
+    DEFAULT_OUTPUT_FORMAT,
+    MAP_BITS,
+    MapWriter,
+    frames_to_write,
+    map_sink,
+    output_path,
+)
 
 log = logging.getLogger("generate")
 
@@ -35,8 +42,9 @@ def predict_video(predictor: Predictor, video: Video, out_dir: Path, writer: Map
     todo = frames_to_write(video, out_dir, output_format)
     if not todo:
         return 0
+    batches = video_maps(predictor, video, todo, MAP_BITS[output_format])
     with map_sink(video, out_dir, writer, output_format) as sink, \
-            contextlib.closing(video_maps(predictor, video, todo)) as batches:   # decoding stops on a failure
+            contextlib.closing(batches):   # decoding stops on a failure
         for batch, maps in batches:
             for j, saliency, size in maps:
                 sink.submit(j, saliency, size)

@@ -22,12 +22,27 @@ from utils import (
     audio_buffer_length,
 )
 from vinet.backends import Settings
+from vinet.engine.gpu_processing import frames_to_inputs
 from vinet.engine.sources import Video
+
+FrameInputs = tuple[torch.Tensor, ...]   # one frame's input per clip the model takes
 
 
 def model_inputs(entry: ModelEntry, image: Image.Image) -> tuple[torch.Tensor, ...]:
     """One frame as the model sees it, per clip it takes: resized to that clip's input size and normalised."""
     return tuple(frame_tensor(image, part.frame_size, part.mean, part.std) for part in entry.parts)
+
+
+def frame_pixels(image: Image.Image, pin: bool) -> tuple[torch.Tensor]:
+    """One frame's uint8 pixels (H, W, 3), for the GPU to resize and normalise (device_inputs); in page-locked
+    memory when `pin`, so that its copy to the GPU runs alongside the model."""
+    pixels = torch.from_numpy(np.array(image, dtype=np.uint8))
+    return (pixels.pin_memory() if pin else pixels,)
+
+
+def device_inputs(entry: ModelEntry, pixels: torch.Tensor) -> list[FrameInputs]:
+    """model_inputs of a batch of frames (N, H, W, 3) uint8, computed on their device (gpu_processing)."""
+    return list(zip(*(frames_to_inputs(pixels, part.frame_size, part.mean, part.std) for part in entry.parts)))
 
 
 def clip_windows(entry: ModelEntry, index: int, num_frames: int) -> list[list[int]]:
@@ -76,12 +91,17 @@ def in_background(items: Iterator, depth: int = 8) -> Iterator:
 
 class FrameStream:
     """A video's frames, decoded and turned into model inputs ahead by a thread pool, kept on the device
-    while windows still need them. Frames no window needs are decoded (for their size) but not converted."""
+    while windows still need them. Frames no window needs are decoded (for their size) but not converted.
+    With `convert` (a CUDA run), `prepare` gives pixels only: they are copied to the device as they come and
+    converted there, all the frames that arrived since the last batch at once."""
 
     def __init__(self, video: Video, prepare: Callable[[Image.Image], tuple[torch.Tensor, ...]],
-                 needed: set[int] | None, settings: Settings):
+                 needed: set[int] | None, settings: Settings,
+                 convert: Callable[[torch.Tensor], list[FrameInputs]] | None = None):
         self.video, self.prepare, self.needed, self.settings = video, prepare, needed, settings
-        self.inputs: dict[int, tuple[torch.Tensor, ...]] = {}
+        self.convert = convert
+        self.inputs: dict[int, FrameInputs] = {}
+        self.pixels: dict[int, torch.Tensor] = {}    # with `convert`: frames on the device, not converted yet
         self.sizes: list[tuple[int, int]] = []    # (width, height) of every frame decoded so far
         self.stream = in_background(self._decoded())
 
@@ -112,8 +132,20 @@ class FrameStream:
                                  f"{size[0]}x{size[1]} but the first is {self.sizes[0][0]}x{self.sizes[0][1]}; the "
                                  "frames of a video share one size: resize or remove it")
             if tensors is not None:
-                self.inputs[len(self.sizes)] = tuple(t.to(self.settings.device, non_blocking=True) for t in tensors)
+                moved = tuple(t.to(self.settings.device, non_blocking=True) for t in tensors)
+                if self.convert is None:
+                    self.inputs[len(self.sizes)] = moved
+                else:
+                    self.pixels[len(self.sizes)] = moved[0]
             self.sizes.append(size)
+        self._convert_pixels()
+
+    def _convert_pixels(self) -> None:
+        """Convert the frames waiting on the device in one batch."""
+        if self.pixels:
+            indices, pixels = list(self.pixels), torch.stack(list(self.pixels.values()))
+            self.inputs.update(zip(indices, self.convert(pixels)))
+            self.pixels.clear()
 
     def clips(self, windows: list[list[list[int]]]) -> list[torch.Tensor]:
         """Per clip the model takes, (B, 3, T, H, W): the frames of each window stacked along time."""
@@ -130,6 +162,7 @@ class FrameStream:
         """Stop decoding (a video given up half-way leaves no thread behind)."""
         self.stream.close()
         self.inputs.clear()
+        self.pixels.clear()
 
 
 class SoundWindows:

@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from media import VideoWriter, probe_video
-from utils import InputError, postprocess_map, remove_stale_temporaries, save_map
+from utils import InputError, remove_stale_temporaries, save_map
+from vinet.engine.gpu_processing import finished_map
 from vinet.engine.sources import Video
 
 OUTPUT_FORMATS = ("png", "mp4")
 DEFAULT_OUTPUT_FORMAT = "png"
+MAP_BITS = {"png": 8, "mp4": 16}   # the maps' depth per output format (mp4: the encoder keeps 10 of the 16)
 FOLDER_FPS = 30.0   # a saliency video of a frame folder (no timestamps): the 2026 benchmarks' rate
 
 
@@ -24,9 +26,10 @@ def disk_error(what: str, path: Path, error: OSError) -> InputError:
 
 
 def write_map(saliency: np.ndarray, size: tuple[int, int], path: Path) -> None:
-    """Post-process and save one map atomically; InputError (not a traceback) when the disk refuses it."""
+    """Post-process (unless the GPU did: finished_map) and save one map atomically; InputError (not a traceback)
+    when the disk refuses it."""
     try:
-        save_map(postprocess_map(saliency, size), path)
+        save_map(finished_map(saliency, size), path)
     except OSError as error:
         raise disk_error("map", path, error) from error
 
@@ -121,7 +124,7 @@ class SaliencyVideoSink:
 
     def submit(self, index: int, saliency: np.ndarray, size: tuple[int, int]) -> None:
         """Frame `index`'s map, in order; encodes the ones done while more than the writer's limit wait."""
-        self.pending.append((index, self.writer.pool.submit(postprocess_map, saliency, size, 16)))
+        self.pending.append((index, self.writer.pool.submit(finished_map, saliency, size, MAP_BITS["mp4"])))
         while len(self.pending) > self.writer.limit:
             self._encode_next()
 
