@@ -124,16 +124,17 @@ def fast_run_options(run: RunOptions, onnx: str | None = None) -> tuple[RunOptio
     without OpenVINO: onnxruntime, in the file's precision). Whether reframe chose (not the flags)."""
     if run.precision is not None or run.exact:   # --exact computes as the original: fp32
         return replace(run, precision=run.precision or "fp32"), False
-    device = resolve_device(run.device)
     backend = run.backend
+    if backend == "openvino":   # on the CPU (or refused by make_settings, as a generate run is)
+        return replace(run, precision="bf16" if openvino_bf16() else "fp32"), True
+    on_cpu = resolve_device(run.device).type == "cpu"
     if backend is None:
-        fast_openvino = device.type == "cpu" and openvino_installed() and openvino_bf16()
-        backend = "openvino" if fast_openvino else backend_name(None, onnx)
+        backend = "openvino" if on_cpu and openvino_installed() and openvino_bf16() else backend_name(None, onnx)
     if backend == "openvino":
-        precision = "bf16" if openvino_bf16() else "fp32"
+        precision = "bf16"
     else:
         # a GPU stays in fp32: its TF32 kernels beat bf16 and fp16 there (docs/performance.md)
-        precision = "bf16" if backend == "torch" and device.type == "cpu" and cpu_has_bf16() else "fp32"
+        precision = "bf16" if backend == "torch" and on_cpu and cpu_has_bf16() else "fp32"
     return replace(run, backend=backend, precision=precision), True
 
 
