@@ -1,9 +1,8 @@
 """Video and audio files: probing, decoding and writing, all through PyAV. The one module that opens them.
 
-Reading: probe_video (frame timestamps, rate, the size a player shows, rotation, pixel aspect, sound),
-frames_by_index (frames in presentation order and upright: the display matrix's rotation and the sample
-aspect ratio applied, as a player shows them; a frame that cannot be decoded reported as missing),
-decode_audio / load_wav (mono, scaled to SoundNet's range, resampled when asked).
+Reading: probe_video (frame timestamps, rate, the size a player shows, rotation, pixel aspect, sound), frames_by_index
+(frames in presentation order and upright, as a player shows them; a frame that cannot be decoded reported as
+missing), decode_audio / load_wav (mono, scaled to SoundNet's range, resampled when asked), gray16_frames.
 
 Damaged files are read as a player reads them, through one tolerant path (open_media, readable_packets,
 decoded): a header's damaged text is read as far as it goes, a packet that does not decode is skipped and
@@ -21,9 +20,8 @@ videos, the synthetic sample, the benchmark's workload). Its policy:
 - Sound: the source's first audio track copied packet for packet, interleaved by time (no re-encoding);
   when the output container cannot hold that codec, re-encoded to AAC. A waveform given instead (the
   synthetic videos) is encoded to AAC (PCM when lossless).
-- `saliency`: a saliency video as CrowdSAL and NTIRE 2026 publish theirs: 16-bit gray maps in H.264 10-bit
-  (yuv420p10le; yuv444p10le when a side is odd, so the size is kept), no sound; lossless (qp 0), as x264's
-  crf 0 is at 8 bits but not at 10, where it moves a map by up to 2 gray levels.
+- `saliency`: a saliency video as CrowdSAL and NTIRE 2026 take them: 16-bit gray maps in lossless (qp 0) 10-bit
+  H.264, yuv420p10le (yuv444p10le for odd sides), no sound (docs/inference.md#saliency-videos says why).
 - Written to a hidden temporary file and renamed when complete (utils.atomic_path).
 """
 from collections.abc import Iterable, Iterator
@@ -307,16 +305,14 @@ def decode_video_frames(path: str | Path) -> Iterator[av.VideoFrame]:
 
 
 def gray16(frame: av.VideoFrame) -> np.ndarray:
-    """A saliency video's frame as a (height, width) uint16 map: gray16le keeps all 10 bits of a yuv420p10le map;
-    an 8-bit video's levels are scaled to 16 bits. On one swscale thread: FFmpeg 8.1's threads garble a run of a
-    16-bit row now and then."""
+    """A saliency video's frame as a (height, width) uint16 map (all 10 bits of a 10-bit one), converted on one
+    swscale thread: FFmpeg 8.1's threads garble 16-bit rows now and then."""
     return frame.reformat(format="gray16le", threads=1).to_ndarray()
 
 
 def gray16_frames(path: str | Path) -> Iterator[np.ndarray]:
     """A saliency video's frames one at a time as gray16 maps, in decoding order as a benchmark reads them."""
-    for frame in decode_video_frames(path):
-        yield gray16(frame)
+    return (gray16(frame) for frame in decode_video_frames(path))
 
 
 def frames_by_index(info: VideoInfo) -> Iterator[av.VideoFrame | None]:
