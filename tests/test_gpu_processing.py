@@ -9,6 +9,7 @@ from PIL import Image
 
 import vinet
 import vinet.engine.predictor as predictor_module
+import vinet.engine.run as run_module
 from dataloader import frame_tensor
 from media import probe_video
 from synthetic import render_frames
@@ -16,6 +17,7 @@ from utils import IMAGENET_MEAN, IMAGENET_STD, postprocess_map, read_gray
 from vinet.engine.gpu_processing import frames_to_inputs, gaussian_kernel, postprocess_batch
 from vinet.engine.run import predict_all
 from vinet.engine.sources import video_file
+from vinet.engine.writers import MapWriter
 
 MODEL_SIZES = [(224, 384), (64, 96)]          # (h, w) of ViNet's maps at its default size and a small one
 FRAME_SIZES = [(1920, 1080), (54, 37), (640, 360), (192, 112), (96, 64), (7, 6), (5, 4)]   # (width, height)
@@ -106,6 +108,7 @@ def small_predictor():
 def take_gpu_branch(monkeypatch) -> None:
     """The engine's CUDA branch (frames resized and maps post-processed by gpu_processing) on CPU tensors."""
     monkeypatch.setattr(predictor_module, "on_gpu", lambda settings: True)
+    monkeypatch.setattr(run_module, "on_gpu", lambda settings: True)   # PNGs then encoded by a process pool
 
 
 def test_engine_gpu_branch_matches_cpu_path(small_predictor, monkeypatch):
@@ -135,3 +138,17 @@ def test_writers_take_gpu_maps(small_predictor, monkeypatch, tmp_path):
         got, want = (read_gray(tmp_path / side / "sample" / name) for side in ("gpu", "cpu"))
         assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
     assert probe_video(tmp_path / "mp4" / "sample.mp4").num_frames == len(names)
+
+
+def test_a_process_pool_writes_the_maps_threads_write(tmp_path):
+    """A GPU run's PNGs are encoded by processes (MapWriter(processes=True)): the same files as the threads'."""
+    rng = np.random.default_rng(0)
+    maps = [(rng.random((24, 40)).astype(np.float32), (54, 37)), (rng.integers(0, 256, (37, 54), np.uint8), (54, 37))]
+    for name, processes in (("threads", False), ("processes", True)):
+        (tmp_path / name).mkdir()
+        with MapWriter(1, limit=4, processes=processes) as writer:
+            for index, (saliency, size) in enumerate(maps):
+                writer.submit(saliency, size, tmp_path / name / f"{index}.png")
+    for index in range(len(maps)):
+        made = [(tmp_path / name / f"{index}.png").read_bytes() for name in ("processes", "threads")]
+        assert made[0] == made[1]

@@ -10,6 +10,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from media import VideoInfo
 from utils import InputError
+from vinet.engine.gpu_processing import on_gpu
 from vinet.engine.manifest import (
     add_record,
     check_output_folders,
@@ -66,7 +67,8 @@ def predict_all(predictor: Predictor, videos: list[Video], save_path: str | Path
     check_output_folders(predictor, videos, Path(save_path), overwrite, output_format)
     failures = {}
     settings = predictor.settings
-    writer = MapWriter(settings.workers, limit=4 * settings.batch_size + 8)
+    writer = MapWriter(settings.workers, limit=4 * settings.batch_size + 8,
+                       processes=on_gpu(settings) and output_format == "png")
     with writer, logging_redirect_tqdm(), \
             tqdm(total=sum(len(v.wanted_frames) for v in videos), unit="frame", dynamic_ncols=True) as progress:
         for video in videos:

@@ -2,8 +2,10 @@
 thread pool; mp4, one saliency video per input, OUT/<video>.mp4, in the form the 2026 benchmarks (CrowdSAL, NTIRE
 2026) take: 10-bit (media.VideoWriter's `saliency`), the source's size, frame count and timestamps, each map min-max
 normalised to 16 bits before the encoder keeps 10 of them."""
+import multiprocessing
+import os
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +37,14 @@ def write_map(saliency: np.ndarray, size: tuple[int, int], path: Path) -> None:
 
 
 class MapWriter:
-    """Post-processes and saves maps in a thread pool, holding at most `limit` maps in flight."""
+    """Post-processes and saves maps in a thread pool, holding at most `limit` maps in flight. With `processes` (a
+    GPU run's PNGs, post-processed on the GPU already), a process per core encodes them instead: the GPU makes maps
+    faster than threads sharing one interpreter encode them."""
 
-    def __init__(self, threads: int, limit: int):
-        self.pool = ThreadPoolExecutor(max_workers=max(1, threads))
+    def __init__(self, threads: int, limit: int, processes: bool = False):
+        # spawned, not forked: a process that has started CUDA cannot be forked
+        self.pool = ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) \
+            if processes else ThreadPoolExecutor(max_workers=max(1, threads))
         self.pending: list[Future] = []
         self.limit = limit
 
