@@ -35,7 +35,7 @@ import av
 import numpy as np
 
 from damage import Damage
-from utils import AUDIO_SCALE, InputError, atomic_path
+from utils import AUDIO_SCALE, InputError, atomic_path, rational_rate
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 DEFAULT_CRF = 18
@@ -376,7 +376,7 @@ class VideoWriter:
             raise ValueError("VideoWriter needs a source video or a frame rate")
         self.path, self.source, self.lossless, self.saliency = Path(path), source, lossless, saliency
         self.size = size if lossless or saliency else (size[0] + size[0] % 2, size[1] + size[1] % 2)
-        self.rate = Fraction(fps or source.fps).limit_denominator(100000)
+        self.rate = rational_rate(fps or source.fps)
         self.waveform, self.audio_rate = waveform, audio_rate    # (channels, samples) in [-1, 1]
         self.x264 = {"crf": str(crf), "preset": preset}
         self.stack = ExitStack()

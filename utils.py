@@ -8,6 +8,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
@@ -166,6 +167,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to `path` atomically (atomic_path)."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def rational_rate(fps: float) -> Fraction:
+    """A frame rate as the fraction the writers and editors use (29.97 -> 30000/1001)."""
+    return Fraction(fps).limit_denominator(100000)
 
 
 def resize_map(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:

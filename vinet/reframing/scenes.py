@@ -6,7 +6,6 @@ scene, at the centres of equal parts of the scene (0: every frame), as AutoFlip 
 """
 import re
 from dataclasses import dataclass
-from fractions import Fraction
 
 import av
 import numpy as np
@@ -14,6 +13,7 @@ from scenedetect import ContentDetector, FrameTimecode
 from tqdm import tqdm
 
 from media import VideoInfo, frames_by_index, held_frames
+from utils import rational_rate
 from vinet.reframing.geometry import Box
 from vinet.reframing.options import BAR_LUMA, BAR_MIN_SHARE, DETECT_WIDTH, PICTURE_MIN_SHARE, ReframeOptions
 
@@ -71,7 +71,7 @@ def detect_scenes(info: VideoInfo, threshold: float, min_scene_len: float) -> li
     detector = ContentDetector(threshold=threshold, min_scene_len=float(min_scene_len))
     width = min(DETECT_WIDTH, info.size[0])
     height = max(2, round(info.size[1] * width / info.size[0]))
-    rate = Fraction(info.fps).limit_denominator(100000)
+    rate = rational_rate(info.fps)
     cuts, borders = [], []
     frames = tqdm(held_frames(frames_by_index(info), info.path), total=info.num_frames, desc="scenes", unit="frame",
                   dynamic_ncols=True)

@@ -7,6 +7,7 @@ from fractions import Fraction
 import numpy as np
 
 from media import VideoInfo
+from utils import rational_rate
 from vinet.reframing.options import KEYFRAME_TOLERANCE
 from vinet.reframing.plan import VideoPlan
 
@@ -62,7 +63,7 @@ def scene_keys(plan: VideoPlan, source_width: int) -> list[SceneKeys]:
 
 def frame_rate(info: VideoInfo) -> Fraction:
     """The source's frame rate as a fraction (30000/1001 for 29.97), as media.VideoWriter writes it."""
-    return Fraction(info.fps).limit_denominator(100000)
+    return rational_rate(info.fps)
 
 
 def frame_time(info: VideoInfo, index: int) -> Fraction:
