@@ -145,6 +145,7 @@ def test_generate_maps_what_decodes_says_so_once_and_strict_media_refuses(tmp_pa
     assert status == 2 and "--strict_media refuses damaged files" in errors[0]
 
 
+@pytest.mark.slow
 def test_avinet_hears_silence_where_the_sound_is_lost_and_refuses_no_sound(tmp_path, corpus, avinet_small, caplog):
     caplog.set_level(logging.INFO)
     out = tmp_path / "out"
@@ -162,6 +163,7 @@ def test_avinet_hears_silence_where_the_sound_is_lost_and_refuses_no_sound(tmp_p
     assert status == 2 and "no_sound.mp4 has no audio track" in errors[0]
 
 
+@pytest.mark.slow
 def test_reframe_keeps_the_sources_timing_over_a_lost_keyframe(tmp_path, corpus, caplog):
     caplog.set_level(logging.INFO)
     path = corpus["video_keyframe_zeroed"]

@@ -97,6 +97,7 @@ def test_vinet_e_runs_from_its_two_checkpoints_given_in_any_order(tmp_path, capl
     assert "vinet-e takes one checkpoint of each of vinet-s, vinet-a" in caplog.text
 
 
+@pytest.mark.slow
 def test_batches_give_the_same_maps_and_a_rerun_resumes(tmp_path, vinet8):
     frames, _ = scene(12, seed=1)
     save_frames(frames, tmp_path / "data" / "clip" / "images")
@@ -141,7 +142,8 @@ def test_bf16_maps_correlate_with_fp32_above_0_99(tmp_path, vinet8):
     assert min(np.corrcoef(a, b)[0, 1] for a, b in zip(full, half)) >= 0.99
 
 
-@pytest.mark.parametrize("num_frames,suffix", [(1, ".avi"), (5, ".mkv"), (40, ".mkv")])
+@pytest.mark.parametrize("num_frames,suffix", [(1, ".avi"), (5, ".mkv"),
+                                               pytest.param(40, ".mkv", marks=pytest.mark.slow)])
 def test_videos_of_any_length_give_a_map_per_frame_equal_to_their_frame_folder(tmp_path, vinet8,
                                                                                num_frames, suffix):
     frames, _ = scene(num_frames, seed=num_frames)
@@ -208,6 +210,7 @@ def write_audio_visual_root(root: Path, name: str, frames: np.ndarray, wave: np.
     (root / "fold_lists" / "AVAD_list_test_1_fps.txt").write_text(f"{name} {len(frames)} {fps}\n")
 
 
+@pytest.mark.slow
 def test_six_channel_video_equals_its_audio_visual_dataset_layout(tmp_path, avinet_small):
     frames, wave = scene(34, seed=6)
     write_video(str(tmp_path / "talk.mkv"), frames, 10.0, wave, channels=6)
@@ -231,6 +234,7 @@ def test_six_channel_video_equals_its_audio_visual_dataset_layout(tmp_path, avin
         assert overlay.streams.audio[0].duration * overlay.streams.audio[0].time_base > 3.3
 
 
+@pytest.mark.slow
 def test_silenced_sound_changes_avinets_maps(tmp_path, avinet_small):
     frames, wave = scene(33, seed=3)
     write_video(str(tmp_path / "s.mkv"), frames, 10.0, wave)  # mono

@@ -121,6 +121,7 @@ def test_engine_gpu_branch_matches_cpu_path(small_predictor, monkeypatch):
     assert max(np.abs(gpu[j].astype(int) - cpu[j].astype(int)).max() for j in cpu) <= 1
 
 
+@pytest.mark.slow
 def test_writers_take_gpu_maps(small_predictor, monkeypatch, tmp_path):
     """The GPU branch hands the writers finished maps: PNG files within one level of the CPU path's, and an mp4
     saliency video of every frame from uint16 maps."""

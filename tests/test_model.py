@@ -68,6 +68,7 @@ def test_vinet_s_reproduces_the_authors_output(golden_dir):
     assert np.abs(out - want).max() <= 1e-4
 
 
+@pytest.mark.slow
 def test_vinet_a_reproduces_the_authors_output(golden_dir):
     m = model.ViNetA().eval()
     state = golden_state_dict("vinet_a")
@@ -123,6 +124,7 @@ def test_every_trainable_model_takes_a_bf16_training_step(name):
     assert grads[next(key for key in grads if "decoder" in key or "convtsp" in key)].abs().sum() > 0
 
 
+@pytest.mark.slow
 def test_full_size_avinet_hears_the_audio():
     m = VideoAudioSaliencyModel().eval()
     m.load_state_dict(golden_state_dict("avinet"), strict=True)

@@ -179,6 +179,7 @@ def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
 # Saliency from a model, run by the engine
 
 
+@pytest.mark.slow
 def test_model_path_runs_the_checkpoints_model_with_the_sound(tmp_path: Path, caplog) -> None:
     """The model runs on the windows of the analysed frames alone (2 of 10 at 25 fps) and writes their maps, which
     the manifest names; a full-rate run there says it reuses them and makes the others."""

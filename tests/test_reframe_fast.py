@@ -107,6 +107,7 @@ def test_fast_crop_within_two_percent_of_fp32(videos: dict[str, Path], checkpoin
         assert len(fast) == len(reference) and max(offsets) <= TOLERANCE * WIDTH, name
 
 
+@pytest.mark.slow
 def test_precision_fp32_is_the_reference(videos: dict[str, Path], checkpoint: Path, tmp_path: Path) -> None:
     """--precision fp32 alone runs as before: PyTorch fp32, the path of a run that names both."""
     given = path_of(videos["crossing"], checkpoint, tmp_path / "given", "--precision", "fp32")
@@ -115,6 +116,7 @@ def test_precision_fp32_is_the_reference(videos: dict[str, Path], checkpoint: Pa
     assert given == explicit
 
 
+@pytest.mark.slow
 def test_the_choice_is_logged_and_recorded(videos: dict[str, Path], checkpoint: Path, tmp_path: Path,
                                            caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)

@@ -36,6 +36,7 @@ def clip(tmp_path):
     return tmp_path / "clip.mkv"
 
 
+@pytest.mark.slow
 def test_a_saliency_video_has_the_sources_frames_and_the_png_maps(tmp_path, clip, avinet_small):
     assert run_av(tmp_path, avinet_small, "--video", str(clip), "--save_path", str(tmp_path / "png")) == 0
     assert run_av(tmp_path, avinet_small, "--video", str(clip), "--save_path", str(tmp_path / "mp4"),
@@ -53,6 +54,7 @@ def test_a_saliency_video_has_the_sources_frames_and_the_png_maps(tmp_path, clip
     assert json.loads((tmp_path / "mp4" / "clip.manifest.json").read_text())["output_format"] == "mp4"
 
 
+@pytest.mark.slow
 def test_a_rerun_resumes_and_maps_of_the_other_format_are_refused(tmp_path, clip, avinet_small, caplog):
     common = ["--video", str(clip), "--save_path", str(tmp_path / "out")]
     assert run_av(tmp_path, avinet_small, *common, "--output_format", "mp4") == 0
@@ -108,7 +110,8 @@ def test_overlays_need_map_files(tmp_path, clip, avinet_small, caplog):
                                    "mp4"]
 
 
-@pytest.mark.parametrize("dataset, nested", [(CROWDSAL, False), (CROWDSAL, True), (NTIRE2026, True)])
+@pytest.mark.parametrize("dataset, nested", [(CROWDSAL, False), pytest.param(CROWDSAL, True, marks=pytest.mark.slow),
+                                             pytest.param(NTIRE2026, True, marks=pytest.mark.slow)])
 def test_a_submission_maps_every_video_of_the_split(tmp_path, avinet_small, dataset, nested):
     root = write_benchmark_set(tmp_path / "set", dataset, ("0001",), ("3001", "3002", "3003"), num_frames=6,
                                size=(32, 48), nested=nested)

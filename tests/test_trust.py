@@ -180,6 +180,7 @@ def test_non_square_pixels_are_made_square(tmp_path, vinet8):
 # ---- a failing run exits 2, every time ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_failing_run_exits_2_every_time(tmp_path, vinet8):
     frames, _ = scene(24, height=64, width=96)
     folder = tmp_path / "data" / "mixed" / "images"
@@ -325,6 +326,7 @@ def test_a_bad_flag_is_one_line_and_exit_2_before_any_work(workspace, caplog, ca
     assert tree(workspace) == before
 
 
+@pytest.mark.slow
 def test_demo_refuses_bad_flags_in_one_line(caplog):
     pytest.importorskip("gradio", reason="the demo's packages: extras/install_demo.sh")
     import demo
